@@ -1,0 +1,1 @@
+//! snnc's frontends, passes and pipeline. The `snnc` binary is a thin layer over this library.

@@ -1,0 +1,1 @@
+//! The cycle-level emulator of the spinnaker2 target and the artifact loader (issue 4).

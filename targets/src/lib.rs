@@ -1,0 +1,1 @@
+//! snnc backends: each turns a verified integer graph into a target artifact (issues 4 and 5).
