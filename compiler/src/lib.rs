@@ -1,1 +1,6 @@
 //! snnc's frontends, passes and pipeline. The `snnc` binary is a thin layer over this library.
+
+pub mod error;
+pub mod frontend;
+
+pub use error::ImportError;

@@ -1,0 +1,63 @@
+//! Errors of the compiler library. Each renders as one line that names the file, and the node
+//! where there is one; the CLI prints it and exits with code 1.
+
+use std::path::PathBuf;
+
+use snnc_ir::IrError;
+use thiserror::Error;
+
+/// Why a model could not be imported.
+#[derive(Debug, Error)]
+pub enum ImportError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not a (well-formed) model of the format it claims or was sniffed as.
+    #[error("{}: {reason}", path.display())]
+    Format { path: PathBuf, reason: String },
+    /// One node of the model is wrong (bad attribute, shape mismatch, NaN weight, ...).
+    #[error("{}: node `{node}` ({op}): {reason}", path.display())]
+    Node {
+        path: PathBuf,
+        node: String,
+        op: String,
+        reason: String,
+    },
+    /// Ops snnc cannot import: every one of them, as (node name, op type).
+    #[error("{}: {} unsupported op(s): {}", path.display(), ops.len(), list_ops(ops))]
+    Unsupported {
+        path: PathBuf,
+        ops: Vec<(String, String)>,
+    },
+    /// The graph the frontend built does not verify.
+    #[error("{}: {source}", path.display())]
+    Ir { path: PathBuf, source: IrError },
+}
+
+fn list_ops(ops: &[(String, String)]) -> String {
+    ops.iter()
+        .map(|(node, op)| format!("`{node}` ({op})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl ImportError {
+    /// Wrap an IR error raised while building the graph from `path`.
+    pub fn ir(path: impl Into<PathBuf>, source: IrError) -> Self {
+        let path = path.into();
+        match source {
+            IrError::Node { node, op, reason } => ImportError::Node {
+                path,
+                node,
+                op: op.to_string(),
+                reason,
+            },
+            other => ImportError::Ir {
+                path,
+                source: other,
+            },
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Frontends: model files in, [`snnc_ir::Graph`] out.
+
+pub mod nir;
+pub mod onnx;
