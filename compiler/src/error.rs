@@ -61,3 +61,33 @@ impl ImportError {
         }
     }
 }
+
+/// Any failure of a `snnc` command: what the CLI renders as its one-line diagnostic.
+#[derive(Debug, Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// An input or output array is malformed or does not fit the model.
+    #[error("{}: {reason}", path.display())]
+    Npy { path: PathBuf, reason: String },
+    /// The reference interpreter failed on a node of the model at `path`.
+    #[error("{}: {source}", path.display())]
+    Sim { path: PathBuf, source: IrError },
+    /// Options that contradict each other or the model.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl CliError {
+    pub fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        CliError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

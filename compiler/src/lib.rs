@@ -2,5 +2,8 @@
 
 pub mod error;
 pub mod frontend;
+pub mod inspect;
+pub mod npy;
+pub mod output;
 
-pub use error::ImportError;
+pub use error::{CliError, ImportError};

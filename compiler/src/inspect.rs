@@ -1,0 +1,158 @@
+//! `snnc inspect`: what a model contains, as a table or JSON.
+
+use std::collections::BTreeMap;
+
+use snnc_ir::{Graph, GraphInfo, NodeId, Op};
+
+/// One computing node of the summary (constants and the ops that only transform constants are
+/// folded into the parameters of the node that reads them).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct NodeRow {
+    pub id: String,
+    pub name: String,
+    pub op: &'static str,
+    pub ty: String,
+    pub params: usize,
+}
+
+/// A model's summary.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Summary {
+    pub graph: String,
+    pub inputs: Vec<(String, String)>,
+    pub outputs: Vec<(String, String)>,
+    pub nodes: usize,
+    pub parameters: usize,
+    pub stateful: bool,
+    pub ops: BTreeMap<&'static str, usize>,
+    pub rows: Vec<NodeRow>,
+}
+
+/// True for constants and for nodes computed only from constants (a weight behind a Quant).
+fn constant_derived(g: &Graph, order: &[NodeId]) -> BTreeMap<NodeId, bool> {
+    let mut m = BTreeMap::new();
+    for &id in order {
+        let node = g.node(id);
+        let c = match node.op {
+            Op::Const(_) => true,
+            Op::Input { .. } | Op::Output { .. } => false,
+            ref op if op.is_stateful() => false,
+            _ => {
+                let ops = g.operands(id);
+                !ops.is_empty()
+                    && ops
+                        .iter()
+                        .all(|(s, e)| !e.recurrent && m.get(s).copied().unwrap_or(false))
+            }
+        };
+        m.insert(id, c);
+    }
+    m
+}
+
+/// Numbers of values held in an op's tensor attributes (neuron parameters, thresholds).
+fn attr_params(op: &Op) -> usize {
+    match op {
+        Op::Lif(p) => p.tau.len() + p.r.len() + p.v_leak.len() + p.v_threshold.len() + p.v_reset.len(),
+        Op::CubaLif(p) => {
+            p.tau_syn.len()
+                + p.tau_mem.len()
+                + p.r.len()
+                + p.v_leak.len()
+                + p.v_threshold.len()
+                + p.v_reset.len()
+                + p.w_in.len()
+        }
+        Op::If(p) => p.r.len() + p.v_threshold.len() + p.v_reset.len(),
+        Op::Li(p) => p.tau.len() + p.r.len() + p.v_leak.len(),
+        Op::Integrator(p) => p.r.len(),
+        Op::Delay(p) => p.delay.len(),
+        Op::Threshold(p) => p.threshold.len(),
+        _ => 0,
+    }
+}
+
+pub fn summarize(g: &Graph, info: &GraphInfo) -> Summary {
+    let derived = constant_derived(g, &info.order);
+    let mut ops = BTreeMap::new();
+    let mut rows = Vec::new();
+    let mut parameters = 0;
+    for &id in &info.order {
+        let node = g.node(id);
+        if let Op::Const(t) = &node.op {
+            parameters += t.len();
+        }
+        parameters += attr_params(&node.op);
+        if derived[&id] {
+            continue;
+        }
+        *ops.entry(node.op.name()).or_insert(0) += 1;
+        let params = g
+            .operands(id)
+            .iter()
+            .filter(|(s, _)| derived[s])
+            .map(|(s, _)| g.ty(*s).numel())
+            .sum::<usize>()
+            + attr_params(&node.op);
+        rows.push(NodeRow {
+            id: id.to_string(),
+            name: node.name.clone(),
+            op: node.op.name(),
+            ty: g.ty(id).to_string(),
+            params,
+        });
+    }
+    let io = |ids: &[NodeId]| {
+        ids.iter()
+            .map(|i| (g.node(*i).name.clone(), g.ty(*i).to_string()))
+            .collect()
+    };
+    Summary {
+        graph: g.name.clone(),
+        inputs: io(g.inputs()),
+        outputs: io(g.outputs()),
+        nodes: g.len(),
+        parameters,
+        stateful: info.order.iter().any(|i| g.node(*i).op.is_stateful())
+            || g.edges().iter().any(|(_, _, e)| e.recurrent),
+        ops,
+        rows,
+    }
+}
+
+/// The human-readable table.
+pub fn render(s: &Summary, source: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "model:      {source}");
+    let _ = writeln!(out, "graph:      {}", s.graph);
+    for (n, t) in &s.inputs {
+        let _ = writeln!(out, "input:      {n} {t}");
+    }
+    for (n, t) in &s.outputs {
+        let _ = writeln!(out, "output:     {n} {t}");
+    }
+    let _ = writeln!(
+        out,
+        "nodes:      {} ({} computing), {}",
+        s.nodes,
+        s.rows.len(),
+        if s.stateful { "stateful (run with --steps)" } else { "stateless" }
+    );
+    let _ = writeln!(out, "parameters: {}", s.parameters);
+    let hist: Vec<String> = s.ops.iter().map(|(k, v)| format!("{k} x{v}")).collect();
+    let _ = writeln!(out, "ops:        {}", hist.join(", "));
+    let w_name = s.rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(4).max(4);
+    let w_op = s.rows.iter().map(|r| r.op.len()).max().unwrap_or(2).max(2);
+    let w_ty = s.rows.iter().map(|r| r.ty.len()).max().unwrap_or(4).max(4);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{:<5} {:<w_name$} {:<w_op$} {:<w_ty$} {:>9}", "id", "name", "op", "type", "params");
+    for r in &s.rows {
+        let _ = writeln!(
+            out,
+            "{:<5} {:<w_name$} {:<w_op$} {:<w_ty$} {:>9}",
+            r.id, r.name, r.op, r.ty, r.params
+        );
+    }
+    out
+}
