@@ -1,10 +1,406 @@
 //! Type inference: the type of a node's value from its op and its input types.
+//!
+//! The shape rules of each op family live next to the op (`op/<family>.rs`, functions named
+//! `infer*` that return a plain reason on failure); this module dispatches to them, adds the node
+//! context to errors, and holds the rules of the quantization and neuron ops plus the broadcasting
+//! helpers every family shares.
+//!
+//! Element-type rules (also in `docs/semantics.md`):
+//! - a float input anywhere makes an arithmetic result `f32`;
+//! - integer products and sums ([`accum_dtype`]) are exact and then wrap to `i32` when every
+//!   input has at most 16 bits, to `i64` otherwise;
+//! - `Add`/`Mul` of two integer tensors keep the dtype when both are equal (and not `bool`),
+//!   else [`accum_dtype`] applies; results wrap to the output dtype.
 
-use crate::{IrError, Op, TensorType};
+use crate::{DType, IrError, Op, TensorType};
 
 /// The type `op` produces from `inputs` (`None` for a recurrent input whose type is not known
 /// yet). `name` is only used in errors.
 pub fn infer(op: &Op, name: &str, inputs: &[Option<&TensorType>]) -> Result<TensorType, IrError> {
-    let _ = inputs;
-    Err(IrError::node(name, op.name(), "type inference not written yet"))
+    infer_reason(op, inputs).map_err(|reason| IrError::node(name, op.name(), reason))
+}
+
+fn infer_reason(op: &Op, inputs: &[Option<&TensorType>]) -> Result<TensorType, String> {
+    use crate::op::{conv, elementwise, linear, pool, shape};
+    let (lo, hi) = op.arity();
+    if inputs.len() < lo || inputs.len() > hi {
+        return Err(format!("takes {lo} to {hi} inputs, got {}", inputs.len()));
+    }
+    let req = |i: usize| required(inputs, i);
+    let opt = |i: usize| optional(inputs, i);
+    match op {
+        Op::Input { .. } | Op::Const(_) => Err("input/const nodes carry their own type".into()),
+        Op::Output { .. } => Ok(req(0)?.clone()),
+        Op::Gemm(g) => linear::infer_gemm(g, req(0)?, req(1)?, opt(2)?),
+        Op::MatMul => linear::infer_matmul(req(0)?, req(1)?),
+        Op::Conv(c) => conv::infer(c, req(0)?, req(1)?, opt(2)?),
+        Op::Pool(p) => pool::infer(p, req(0)?),
+        Op::Flatten(f) => shape::infer_flatten(f, req(0)?),
+        Op::Reshape(r) => shape::infer_reshape(r, req(0)?),
+        Op::Add | Op::Mul => elementwise::infer_binary(
+            inputs.first().copied().flatten(),
+            inputs.get(1).copied().flatten(),
+        ),
+        Op::Relu | Op::Clip(_) | Op::Sign => Ok(req(0)?.clone()),
+        Op::BatchNorm(_) => {
+            elementwise::infer_batchnorm(req(0)?, [req(1)?, req(2)?, req(3)?, req(4)?])
+        }
+        Op::Threshold(t) => elementwise::infer_threshold(t, req(0)?),
+        Op::Quant(_) => {
+            let x = req(0)?;
+            param_broadcasts(x, 1, "scale", req(1)?)?;
+            param_broadcasts(x, 2, "zeropt", req(2)?)?;
+            scalar_param(3, "bitwidth", req(3)?)?;
+            Ok(TensorType::f32(x.shape.clone()))
+        }
+        Op::BipolarQuant => {
+            let x = req(0)?;
+            param_broadcasts(x, 1, "scale", req(1)?)?;
+            Ok(TensorType::f32(x.shape.clone()))
+        }
+        Op::Trunc(_) => {
+            let x = req(0)?;
+            param_broadcasts(x, 1, "scale", req(1)?)?;
+            param_broadcasts(x, 2, "zeropt", req(2)?)?;
+            scalar_param(3, "in_bitwidth", req(3)?)?;
+            scalar_param(4, "out_bitwidth", req(4)?)?;
+            Ok(TensorType::f32(x.shape.clone()))
+        }
+        Op::QuantizeLinear(q) => {
+            let x = req(0)?;
+            if q.out.is_float() {
+                return Err(format!(
+                    "output type must be an integer type, got {}",
+                    q.out
+                ));
+            }
+            linear_qparams(x, q.axis, req(1)?, opt(2)?)?;
+            Ok(TensorType::new(q.out, x.shape.clone()))
+        }
+        Op::DequantizeLinear(q) => {
+            let x = req(0)?;
+            linear_qparams(x, q.axis, req(1)?, opt(2)?)?;
+            Ok(TensorType::f32(x.shape.clone()))
+        }
+        Op::Lif(n) => neuron(
+            req(0)?,
+            &[
+                ("tau", &n.tau),
+                ("r", &n.r),
+                ("v_leak", &n.v_leak),
+                ("v_threshold", &n.v_threshold),
+                ("v_reset", &n.v_reset),
+            ],
+        ),
+        Op::CubaLif(n) => neuron(
+            req(0)?,
+            &[
+                ("tau_syn", &n.tau_syn),
+                ("tau_mem", &n.tau_mem),
+                ("r", &n.r),
+                ("v_leak", &n.v_leak),
+                ("v_threshold", &n.v_threshold),
+                ("v_reset", &n.v_reset),
+                ("w_in", &n.w_in),
+            ],
+        ),
+        Op::If(n) => neuron(
+            req(0)?,
+            &[
+                ("r", &n.r),
+                ("v_threshold", &n.v_threshold),
+                ("v_reset", &n.v_reset),
+            ],
+        ),
+        Op::Li(n) => neuron(
+            req(0)?,
+            &[("tau", &n.tau), ("r", &n.r), ("v_leak", &n.v_leak)],
+        ),
+        Op::Integrator(n) => neuron(req(0)?, &[("r", &n.r)]),
+        Op::Delay(d) => neuron(req(0)?, &[("delay", &d.delay)]),
+    }
+}
+
+/// The type of required input `i`, or why it is missing.
+fn required<'a>(inputs: &[Option<&'a TensorType>], i: usize) -> Result<&'a TensorType, String> {
+    match inputs.get(i) {
+        Some(Some(t)) => Ok(t),
+        Some(None) => Err(format!("the type of input {i} is not known yet")),
+        None => Err(format!("input {i} is missing")),
+    }
+}
+
+/// The type of optional input `i`: absent is fine, present but untyped is not.
+fn optional<'a>(
+    inputs: &[Option<&'a TensorType>],
+    i: usize,
+) -> Result<Option<&'a TensorType>, String> {
+    match inputs.get(i) {
+        Some(Some(t)) => Ok(Some(t)),
+        Some(None) => Err(format!("the type of input {i} is not known yet")),
+        None => Ok(None),
+    }
+}
+
+/// A neuron (or delay): output has the input's shape in f32; each parameter must broadcast to it.
+fn neuron(x: &TensorType, params: &[(&str, &crate::Tensor)]) -> Result<TensorType, String> {
+    for (pname, p) in params {
+        if !broadcasts_to(p.shape(), &x.shape) {
+            return Err(format!(
+                "parameter `{pname}` has shape {}, which does not broadcast to the input shape {}",
+                fmt_shape(p.shape()),
+                fmt_shape(&x.shape)
+            ));
+        }
+    }
+    Ok(TensorType::f32(x.shape.clone()))
+}
+
+/// A per-element parameter input (`slot`) must broadcast to `x`.
+fn param_broadcasts(
+    x: &TensorType,
+    slot: usize,
+    pname: &str,
+    p: &TensorType,
+) -> Result<(), String> {
+    if broadcasts_to(&p.shape, &x.shape) {
+        Ok(())
+    } else {
+        Err(format!(
+            "input {slot} ({pname}) has shape {}, which does not broadcast to x's shape {}",
+            fmt_shape(&p.shape),
+            fmt_shape(&x.shape)
+        ))
+    }
+}
+
+/// A parameter input that must hold exactly one value.
+fn scalar_param(slot: usize, pname: &str, p: &TensorType) -> Result<(), String> {
+    if p.numel() == 1 {
+        Ok(())
+    } else {
+        Err(format!(
+            "input {slot} ({pname}) has shape {}, expected a single value",
+            fmt_shape(&p.shape)
+        ))
+    }
+}
+
+/// ONNX QuantizeLinear / DequantizeLinear scale and zero point: a scalar (per tensor) or a 1-D
+/// tensor of length `x.shape[axis]` (per axis); the zero point has the scale's shape.
+fn linear_qparams(
+    x: &TensorType,
+    axis: usize,
+    scale: &TensorType,
+    zp: Option<&TensorType>,
+) -> Result<(), String> {
+    let ok = |s: &[usize]| match s {
+        [] | [1] => true,
+        [n] => x.shape.get(axis) == Some(n),
+        _ => false,
+    };
+    if !ok(&scale.shape) {
+        return Err(format!(
+            "input 1 (scale) has shape {}, expected [] or [{}] (x has shape {}, axis {axis})",
+            fmt_shape(&scale.shape),
+            x.shape.get(axis).map_or("?".to_string(), |d| d.to_string()),
+            fmt_shape(&x.shape)
+        ));
+    }
+    if let Some(zp) = zp {
+        if zp.numel() != scale.numel() || zp.rank() > 1 {
+            return Err(format!(
+                "input 2 (zero_point) has shape {}, expected the scale's shape {}",
+                fmt_shape(&zp.shape),
+                fmt_shape(&scale.shape)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[3,4]`: how shapes appear in messages (and in the text form).
+pub fn fmt_shape(s: &[usize]) -> String {
+    let inner: Vec<String> = s.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", inner.join(","))
+}
+
+/// The NumPy broadcast of two shapes, or `None` when they are incompatible.
+pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let n = a.len().max(b.len());
+    let mut out = vec![0; n];
+    for (i, o) in out.iter_mut().enumerate() {
+        // Dimension i counted from the right, 1 where a shape is too short.
+        let da = dim_from_right(a, n - 1 - i);
+        let db = dim_from_right(b, n - 1 - i);
+        *o = if da == db || db == 1 {
+            da
+        } else if da == 1 {
+            db
+        } else {
+            return None;
+        };
+    }
+    Some(out)
+}
+
+/// True when `from` broadcasts to exactly `to` (unidirectional NumPy broadcasting).
+pub fn broadcasts_to(from: &[usize], to: &[usize]) -> bool {
+    from.len() <= to.len() && broadcast_shapes(from, to).as_deref() == Some(to)
+}
+
+fn dim_from_right(s: &[usize], k: usize) -> usize {
+    if k < s.len() {
+        s[s.len() - 1 - k]
+    } else {
+        1
+    }
+}
+
+/// Bits of an integer dtype's range (`bool` counts as 1).
+fn int_bits(d: DType) -> u32 {
+    match d {
+        DType::Bool => 1,
+        DType::I8 | DType::U8 => 8,
+        DType::I16 | DType::U16 => 16,
+        DType::I32 | DType::U32 => 32,
+        DType::F32 | DType::I64 => 64,
+    }
+}
+
+/// The dtype of an exact integer sum of products of `dtypes`: `i32` when all have at most 16
+/// bits (int8/int16 kernels accumulate in 32 bits), `i64` otherwise; `f32` if any is a float.
+pub fn accum_dtype(dtypes: &[DType]) -> DType {
+    if dtypes.iter().any(|d| d.is_float()) {
+        DType::F32
+    } else if dtypes.iter().all(|d| int_bits(*d) <= 16) {
+        DType::I32
+    } else {
+        DType::I64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::{CubaLif, Delay, DequantizeLinear, Lif, QuantizeLinear, ResetMode};
+    use crate::Tensor;
+
+    fn t(dtype: DType, shape: &[usize]) -> TensorType {
+        TensorType::new(dtype, shape.to_vec())
+    }
+
+    fn reason(e: IrError) -> String {
+        match e {
+            IrError::Node { reason, .. } => reason,
+            other => panic!("not a node error: {other}"),
+        }
+    }
+
+    #[test]
+    fn broadcasting() {
+        assert_eq!(broadcast_shapes(&[2, 1, 3], &[4, 1]), Some(vec![2, 4, 3]));
+        assert_eq!(broadcast_shapes(&[], &[5]), Some(vec![5]));
+        assert_eq!(broadcast_shapes(&[2, 3], &[3, 2]), None);
+        assert!(broadcasts_to(&[3], &[2, 3]));
+        assert!(broadcasts_to(&[], &[2, 3]));
+        assert!(!broadcasts_to(&[2, 3], &[3]));
+        assert!(!broadcasts_to(&[2, 1], &[1, 3]));
+    }
+
+    #[test]
+    fn accumulator_types() {
+        assert_eq!(accum_dtype(&[DType::I8, DType::I8]), DType::I32);
+        assert_eq!(accum_dtype(&[DType::I8, DType::I32]), DType::I64);
+        assert_eq!(accum_dtype(&[DType::I8, DType::F32]), DType::F32);
+    }
+
+    #[test]
+    fn input_and_output() {
+        let x = t(DType::I8, &[2, 3]);
+        let e = infer(&Op::Input { index: 0 }, "in", &[]).unwrap_err();
+        assert_eq!(reason(e), "input/const nodes carry their own type");
+        assert_eq!(
+            infer(&Op::Output { index: 0 }, "o", &[Some(&x)]).unwrap(),
+            x
+        );
+        let e = infer(&Op::Output { index: 0 }, "o", &[None]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "node `o` (output): the type of input 0 is not known yet"
+        );
+    }
+
+    #[test]
+    fn quant_family() {
+        let x = t(DType::F32, &[1, 4, 3]);
+        let s = t(DType::F32, &[4, 1]);
+        let one = t(DType::F32, &[]);
+        let q = Op::Quant(crate::op::Quant {
+            signed: true,
+            narrow: false,
+            rounding: crate::op::RoundingMode::HalfEven,
+        });
+        let y = infer(&q, "q", &[Some(&x), Some(&s), Some(&one), Some(&one)]).unwrap();
+        assert_eq!(y, t(DType::F32, &[1, 4, 3]));
+        let bad = t(DType::F32, &[3, 1]);
+        let e = infer(&q, "q", &[Some(&x), Some(&bad), Some(&one), Some(&one)]).unwrap_err();
+        assert!(reason(e).contains("input 1 (scale) has shape [3,1]"));
+        let e = infer(&q, "q", &[Some(&x), Some(&one), Some(&one), Some(&s)]).unwrap_err();
+        assert!(reason(e).contains("bitwidth"));
+
+        let ql = Op::QuantizeLinear(QuantizeLinear {
+            axis: 1,
+            out: DType::I8,
+        });
+        let per_ch = t(DType::F32, &[4]);
+        let zp = t(DType::I8, &[4]);
+        let y = infer(&ql, "ql", &[Some(&x), Some(&per_ch), Some(&zp)]).unwrap();
+        assert_eq!(y, t(DType::I8, &[1, 4, 3]));
+        let wrong = t(DType::F32, &[3]);
+        assert!(infer(&ql, "ql", &[Some(&x), Some(&wrong)]).is_err());
+        let zp_wrong = t(DType::I8, &[2]);
+        assert!(infer(&ql, "ql", &[Some(&x), Some(&per_ch), Some(&zp_wrong)]).is_err());
+        let dq = Op::DequantizeLinear(DequantizeLinear { axis: 0 });
+        let xi = t(DType::I8, &[5]);
+        let y = infer(&dq, "dq", &[Some(&xi), Some(&one)]).unwrap();
+        assert_eq!(y, t(DType::F32, &[5]));
+    }
+
+    #[test]
+    fn neurons_broadcast_parameters() {
+        let s = |v: f32| Tensor::scalar_f32(v);
+        let lif = Op::Lif(Lif {
+            tau: Tensor::full_f32(vec![3], 0.01),
+            r: s(1.0),
+            v_leak: s(0.0),
+            v_threshold: s(1.0),
+            v_reset: s(0.0),
+            reset: ResetMode::ToValue,
+        });
+        let x = t(DType::I8, &[2, 3]);
+        assert_eq!(
+            infer(&lif, "l", &[Some(&x)]).unwrap(),
+            t(DType::F32, &[2, 3])
+        );
+        let cuba = Op::CubaLif(CubaLif {
+            tau_syn: s(0.1),
+            tau_mem: s(0.1),
+            r: s(1.0),
+            v_leak: s(0.0),
+            v_threshold: s(1.0),
+            v_reset: s(0.0),
+            w_in: Tensor::full_f32(vec![4], 1.0),
+            reset: ResetMode::ToValue,
+        });
+        let e = infer(&cuba, "c", &[Some(&x)]).unwrap_err();
+        assert_eq!(
+            reason(e),
+            "parameter `w_in` has shape [4], which does not broadcast to the input shape [2,3]"
+        );
+        let d = Op::Delay(Delay {
+            delay: Tensor::full_f32(vec![2, 1], 0.0),
+        });
+        assert_eq!(infer(&d, "d", &[Some(&x)]).unwrap(), t(DType::F32, &[2, 3]));
+    }
 }

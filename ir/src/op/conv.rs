@@ -1,5 +1,8 @@
 //! Convolution (1-D and 2-D).
 
+use crate::infer::{accum_dtype, fmt_shape};
+use crate::TensorType;
+
 /// ONNX Conv attributes with every default made explicit. The spatial rank `s` is the weight's
 /// rank minus 2; `stride` and `dilation` have `s` entries, `pads` has `2·s` (all begins, then all
 /// ends, as ONNX orders them).
@@ -9,4 +12,231 @@ pub struct Conv {
     pub pads: Vec<usize>,
     pub dilation: Vec<usize>,
     pub groups: usize,
+}
+
+/// Output length of one spatial axis of a sliding window:
+/// `floor((len + pad_begin + pad_end − dilation·(k−1) − 1) / stride) + 1`, or `None` when the
+/// (dilated) window does not fit into the padded input even once.
+pub fn window_out_len(
+    len: usize,
+    k: usize,
+    stride: usize,
+    pad_begin: usize,
+    pad_end: usize,
+    dilation: usize,
+) -> Option<usize> {
+    let span = dilation.checked_mul(k.checked_sub(1)?)?.checked_add(1)?;
+    let padded = len.checked_add(pad_begin)?.checked_add(pad_end)?;
+    if stride == 0 || padded < span {
+        return None;
+    }
+    Some((padded - span) / stride + 1)
+}
+
+/// The checked geometry of a convolution, shared by inference and evaluation.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ConvGeom {
+    /// Whether `x` has a leading batch dimension.
+    pub batched: bool,
+    pub n: usize,
+    pub c_in: usize,
+    pub c_out: usize,
+    pub in_spatial: Vec<usize>,
+    pub kernel: Vec<usize>,
+    pub out_spatial: Vec<usize>,
+}
+
+impl ConvGeom {
+    pub(crate) fn new(c: &Conv, x: &[usize], w: &[usize]) -> Result<Self, String> {
+        let s = w
+            .len()
+            .checked_sub(2)
+            .filter(|s| *s == 1 || *s == 2)
+            .ok_or_else(|| {
+                format!(
+                "input 1 (weight) has shape {}, expected [M, C/groups, k] or [M, C/groups, kh, kw]",
+                fmt_shape(w)
+            )
+            })?;
+        let batched = if x.len() == s + 2 {
+            true
+        } else if x.len() == s + 1 {
+            false
+        } else {
+            return Err(format!(
+                "input 0 has shape {}, expected rank {} (N, C, ...) or {} (C, ...) for a {s}-D kernel",
+                fmt_shape(x),
+                s + 2,
+                s + 1
+            ));
+        };
+        if c.stride.len() != s || c.dilation.len() != s || c.pads.len() != 2 * s {
+            return Err(format!(
+                "attributes stride {:?}, dilation {:?}, pads {:?} do not fit a {s}-D kernel",
+                c.stride, c.dilation, c.pads
+            ));
+        }
+        if c.stride.contains(&0) || c.dilation.contains(&0) {
+            return Err("stride and dilation must be at least 1".into());
+        }
+        let off = usize::from(batched);
+        let n = if batched { x[0] } else { 1 };
+        let c_in = x[off];
+        let c_out = w[0];
+        if c.groups == 0 || c_out % c.groups != 0 {
+            return Err(format!(
+                "groups = {} does not divide the {c_out} output channels",
+                c.groups
+            ));
+        }
+        if w[1].checked_mul(c.groups) != Some(c_in) {
+            return Err(format!(
+                "input 0 has {c_in} channels but weight {} with groups = {} expects {}",
+                fmt_shape(w),
+                c.groups,
+                w[1].saturating_mul(c.groups)
+            ));
+        }
+        let in_spatial = x[off + 1..].to_vec();
+        let kernel = w[2..].to_vec();
+        let mut out_spatial = Vec::with_capacity(s);
+        for i in 0..s {
+            let o = window_out_len(
+                in_spatial[i],
+                kernel[i],
+                c.stride[i],
+                c.pads[i],
+                c.pads[s + i],
+                c.dilation[i],
+            )
+            .ok_or_else(|| {
+                format!(
+                    "kernel {} (dilation {:?}) is larger than the padded input {}",
+                    fmt_shape(&kernel),
+                    c.dilation,
+                    fmt_shape(x)
+                )
+            })?;
+            out_spatial.push(o);
+        }
+        Ok(ConvGeom {
+            batched,
+            n,
+            c_in,
+            c_out,
+            in_spatial,
+            kernel,
+            out_spatial,
+        })
+    }
+
+    pub(crate) fn out_shape(&self) -> Vec<usize> {
+        let mut s = Vec::with_capacity(self.out_spatial.len() + 2);
+        if self.batched {
+            s.push(self.n);
+        }
+        s.push(self.c_out);
+        s.extend_from_slice(&self.out_spatial);
+        s
+    }
+}
+
+/// Output type of [`Conv`]: `x` is `[N, C, ...]` or `[C, ...]`, `w` is `[M, C/groups, k...]`
+/// with 1 or 2 spatial axes, `bias` is `[M]`. Integer inputs give an exact integer result
+/// ([`crate::infer::accum_dtype`]); any float input makes it `f32`.
+pub fn infer(
+    c: &Conv,
+    x: &TensorType,
+    w: &TensorType,
+    bias: Option<&TensorType>,
+) -> Result<TensorType, String> {
+    let g = ConvGeom::new(c, &x.shape, &w.shape)?;
+    let mut dtypes = vec![x.dtype, w.dtype];
+    if let Some(b) = bias {
+        if b.shape != [g.c_out] {
+            return Err(format!(
+                "input 2 (bias) has shape {}, expected [{}]",
+                fmt_shape(&b.shape),
+                g.c_out
+            ));
+        }
+        dtypes.push(b.dtype);
+    }
+    Ok(TensorType::new(accum_dtype(&dtypes), g.out_shape()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DType;
+
+    fn conv(stride: usize, pad: usize, dilation: usize, groups: usize, s: usize) -> Conv {
+        Conv {
+            stride: vec![stride; s],
+            pads: vec![pad; 2 * s],
+            dilation: vec![dilation; s],
+            groups,
+        }
+    }
+
+    #[test]
+    fn output_length_formula() {
+        assert_eq!(window_out_len(5, 3, 1, 0, 0, 1), Some(3));
+        assert_eq!(window_out_len(5, 3, 2, 1, 1, 1), Some(3));
+        assert_eq!(window_out_len(7, 3, 1, 0, 0, 2), Some(3));
+        assert_eq!(window_out_len(2, 3, 1, 0, 0, 1), None);
+    }
+
+    #[test]
+    fn conv2d_shapes() {
+        let x = TensorType::f32(vec![1, 4, 8, 8]);
+        let w = TensorType::f32(vec![6, 2, 3, 3]);
+        let b = TensorType::f32(vec![6]);
+        let y = infer(&conv(2, 1, 1, 2, 2), &x, &w, Some(&b)).unwrap();
+        assert_eq!(y.shape, vec![1, 6, 4, 4]);
+        // No batch dimension (NIR).
+        let x3 = TensorType::f32(vec![4, 8, 8]);
+        let y = infer(&conv(1, 0, 1, 2, 2), &x3, &w, None).unwrap();
+        assert_eq!(y.shape, vec![6, 6, 6]);
+        // Channel mismatch.
+        let e = infer(&conv(1, 0, 1, 1, 2), &x, &w, None).unwrap_err();
+        assert_eq!(
+            e,
+            "input 0 has 4 channels but weight [6,2,3,3] with groups = 1 expects 2"
+        );
+        // Groups must divide M.
+        assert!(infer(
+            &conv(1, 0, 1, 4, 2),
+            &x,
+            &TensorType::f32(vec![6, 1, 3, 3]),
+            None
+        )
+        .is_err());
+        // Bias length.
+        let e = infer(
+            &conv(1, 0, 1, 2, 2),
+            &x,
+            &w,
+            Some(&TensorType::f32(vec![4])),
+        )
+        .unwrap_err();
+        assert_eq!(e, "input 2 (bias) has shape [4], expected [6]");
+    }
+
+    #[test]
+    fn conv1d_and_integer() {
+        let x = TensorType::new(DType::I8, vec![1, 2, 10]);
+        let w = TensorType::new(DType::I8, vec![3, 2, 3]);
+        let y = infer(&conv(1, 0, 2, 1, 1), &x, &w, None).unwrap();
+        assert_eq!(y, TensorType::new(DType::I32, vec![1, 3, 6]));
+        let e = infer(&conv(1, 0, 1, 1, 2), &x, &w, None).unwrap_err();
+        assert!(e.contains("do not fit a 1-D kernel"));
+        assert!(infer(
+            &conv(1, 0, 1, 1, 1),
+            &TensorType::f32(vec![2, 10, 1, 1]),
+            &w,
+            None
+        )
+        .is_err());
+    }
 }

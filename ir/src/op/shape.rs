@@ -1,5 +1,8 @@
 //! Ops that only change the shape.
 
+use crate::infer::fmt_shape;
+use crate::{numel, TensorType};
+
 /// Merge dimensions `start_dim..=end_dim` (both already resolved to non-negative indices).
 #[derive(Clone, PartialEq, Debug)]
 pub struct Flatten {
@@ -11,4 +14,100 @@ pub struct Flatten {
 #[derive(Clone, PartialEq, Debug)]
 pub struct Reshape {
     pub shape: Vec<usize>,
+}
+
+/// The shape [`Flatten`] makes of `x`.
+pub(crate) fn flatten_shape(f: &Flatten, x: &[usize]) -> Result<Vec<usize>, String> {
+    if f.start_dim > f.end_dim || f.end_dim >= x.len() {
+        return Err(format!(
+            "dimensions {}..={} do not exist in input 0 of shape {}",
+            f.start_dim,
+            f.end_dim,
+            fmt_shape(x)
+        ));
+    }
+    let mut out = x[..f.start_dim].to_vec();
+    out.push(numel(&x[f.start_dim..=f.end_dim]));
+    out.extend_from_slice(&x[f.end_dim + 1..]);
+    Ok(out)
+}
+
+/// Output type of [`Flatten`]: same elements, dtype and quantization.
+pub fn infer_flatten(f: &Flatten, x: &TensorType) -> Result<TensorType, String> {
+    Ok(reshaped(x, flatten_shape(f, &x.shape)?))
+}
+
+/// Output type of [`Reshape`]: the element counts must match.
+pub fn infer_reshape(r: &Reshape, x: &TensorType) -> Result<TensorType, String> {
+    if numel(&r.shape) != x.numel() {
+        return Err(format!(
+            "input 0 has shape {} ({} elements), which cannot be reshaped to {} ({} elements)",
+            fmt_shape(&x.shape),
+            x.numel(),
+            fmt_shape(&r.shape),
+            numel(&r.shape)
+        ));
+    }
+    Ok(reshaped(x, r.shape.clone()))
+}
+
+/// `x` under a new shape. Per-tensor quantization survives; a per-axis one is dropped, since its
+/// axis no longer means the same thing.
+fn reshaped(x: &TensorType, shape: Vec<usize>) -> TensorType {
+    let quant = x.quant.clone().filter(|q| q.axis.is_none());
+    TensorType {
+        dtype: x.dtype,
+        shape,
+        quant,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DType, QuantParams};
+
+    #[test]
+    fn flatten_shapes() {
+        let x = TensorType::new(DType::I8, vec![1, 2, 3, 4]);
+        let f = Flatten {
+            start_dim: 1,
+            end_dim: 3,
+        };
+        assert_eq!(
+            infer_flatten(&f, &x).unwrap(),
+            TensorType::new(DType::I8, vec![1, 24])
+        );
+        let f = Flatten {
+            start_dim: 0,
+            end_dim: 1,
+        };
+        assert_eq!(infer_flatten(&f, &x).unwrap().shape, vec![2, 3, 4]);
+        let f = Flatten {
+            start_dim: 2,
+            end_dim: 4,
+        };
+        assert!(infer_flatten(&f, &x).is_err());
+    }
+
+    #[test]
+    fn reshape_counts_and_quant() {
+        let mut x = TensorType::new(DType::I8, vec![2, 6]);
+        x.quant = Some(QuantParams {
+            scale: vec![0.5],
+            zero_point: vec![0],
+            axis: None,
+            bits: 8,
+            signed: true,
+            narrow: false,
+        });
+        let y = infer_reshape(&Reshape { shape: vec![3, 4] }, &x).unwrap();
+        assert_eq!(y.shape, vec![3, 4]);
+        assert_eq!(y.quant, x.quant);
+        let e = infer_reshape(&Reshape { shape: vec![5] }, &x).unwrap_err();
+        assert_eq!(
+            e,
+            "input 0 has shape [2,6] (12 elements), which cannot be reshaped to [5] (5 elements)"
+        );
+    }
 }
