@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Build snnc and run it on the example models (copies of shared/models in tests/models):
+# inspect the snnTorch SNN, write its IR, simulate it on the 360 digits test inputs and print the
+# accuracy; then the same for the float, binary (QONNX) and int8 (QDQ) ONNX models.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet -p snnc-compiler -p snnc-examples --bins --examples
+snnc=target/release/snnc
+acc=target/release/examples/accuracy
+m=tests/models
+out=out/example
+mkdir -p "$out"
+
+echo "== snnc inspect $m/snn_mlp/snn_mlp.nir"
+"$snnc" inspect "$m/snn_mlp/snn_mlp.nir"
+"$snnc" compile "$m/snn_mlp/snn_mlp.nir" --emit ir -o "$out/snn_mlp.ir"
+echo "== IR text written to $out/snn_mlp.ir ($(wc -l < "$out/snn_mlp.ir") lines)"
+
+echo "== snnc sim (T = 16, dt = 1e-4, direct input): output spike counts"
+"$snnc" sim "$m/snn_mlp/snn_mlp.nir" --input "$m/data/digits_test_x.npy" --steps 16 --dt 1e-4 -o "$out/snn_mlp.npy"
+"$acc" "$out/snn_mlp.npy" "$m/data/digits_test_y.npy" "$m/snn_mlp/ref_spike_counts.npy"
+
+for model in ann_mlp/ann_mlp.onnx:ann_mlp/ref_logits.npy \
+             bnn_mlp/bnn_mlp.qonnx.onnx:bnn_mlp/ref_logits_qonnx_exec.npy \
+             qcnn_int8/qcnn_int8.qcdq.onnx:qcnn_int8/ref_logits_onnxruntime.npy; do
+    file=${model%%:*}; ref=${model##*:}; name=$(basename "$file" | cut -d. -f1)
+    echo "== snnc sim $file"
+    "$snnc" sim "$m/$file" --input "$m/data/digits_test_x.npy" -o "$out/$name.npy"
+    "$acc" "$out/$name.npy" "$m/data/digits_test_y.npy" "$m/$ref"
+done
