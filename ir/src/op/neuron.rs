@@ -3,6 +3,18 @@
 //! Parameters are per-neuron tensors; a scalar (shape `[]`) or any shape that broadcasts to the
 //! neuron shape is accepted. They stay in continuous time (seconds, ohms): `dt` is chosen when the
 //! graph is run or compiled, not when it is imported.
+//!
+//! Simulation state lives in [`StepState`] (one per stateful node, made by [`new_state`]): every
+//! model is reduced to the per-neuron update `v ← decay·v + (gain·I + bias)` with coefficients
+//! computed once from `dt` (see `docs/semantics.md`). In that form an exported snnTorch
+//! `Leaky` (`v ← beta·v + I`) is reproduced bit for bit at its export `dt`.
+
+mod euler;
+mod state;
+mod warn;
+
+pub use state::{new_state, StepState};
+pub use warn::dt_warnings;
 
 use crate::Tensor;
 

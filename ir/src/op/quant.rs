@@ -1,24 +1,38 @@
 //! Quantization ops: QONNX Quant / BipolarQuant / Trunc and ONNX QuantizeLinear /
 //! DequantizeLinear.
+//!
+//! The reference semantics follow the peers bit for bit where the peers are deterministic: the
+//! QONNX reference executor (NumPy in float32) for the QONNX ops, onnxruntime's CPU kernels for
+//! the ONNX ops. `docs/semantics.md` states every formula, the order of the float32 operations,
+//! the rounding and what happens to NaN and infinities.
+
+mod broadcast;
+mod qdq;
+mod qonnx;
+mod round;
+
+pub(crate) use broadcast::{broadcast_shape, expand};
+pub use qdq::{eval_dequantize_linear, eval_quantize_linear};
+pub use qonnx::{eval_bipolar_quant, eval_quant, eval_trunc};
 
 use crate::DType;
 
-/// How a real value is rounded to an integer.
+/// How a real value is rounded to an integer. [`RoundingMode::apply`] is the definition.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum RoundingMode {
-    /// Round half to even (QONNX `ROUND`, ONNX QuantizeLinear).
+    /// Round half to even (QONNX `ROUND` / `HALF_EVEN`, ONNX QuantizeLinear).
     HalfEven,
-    /// Round half away from zero (QONNX `HALF_UP`... see docs/semantics.md).
+    /// Round half away from zero (QONNX `HALF_UP`).
     HalfUp,
-    /// Round half toward zero.
+    /// Round half toward zero (QONNX `HALF_DOWN`).
     HalfDown,
     /// Toward +∞ (`CEIL`).
     Ceil,
     /// Toward −∞ (`FLOOR`).
     Floor,
-    /// Toward zero (`ROUND_TO_ZERO`, `DOWN`).
+    /// Toward zero (QONNX `DOWN`, also spelled `ROUND_TO_ZERO`).
     TowardZero,
-    /// Away from zero (`UP`).
+    /// Away from zero (QONNX `UP`).
     AwayFromZero,
 }
 
@@ -30,7 +44,10 @@ pub struct Quant {
     pub rounding: RoundingMode,
 }
 
-/// QONNX Trunc attributes.
+/// QONNX Trunc attributes (opset 1: inputs x, scale, zeropt, in_bitwidth, out_bitwidth).
+///
+/// `signed` and `narrow` describe the integer range of the output for type inference; they do
+/// not change the value the op computes (QONNX's opset-1 Trunc does not clamp).
 #[derive(Clone, PartialEq, Debug)]
 pub struct Trunc {
     pub signed: bool,
