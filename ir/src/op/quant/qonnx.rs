@@ -226,6 +226,15 @@ mod tests {
     }
 
     #[test]
+    fn negative_zero_point_shifts_the_range() {
+        // signed 3-bit [-4, 3], zeropt -1: y = x - 1 = -1 2 -6 -> clamp -1 2 -4 -> +1
+        let q = quant(true, false, RoundingMode::HalfEven);
+        let x = t(&[3], &[0.0, 3.0, -5.0]);
+        let y = values(eval_quant(&q, &[&x, &s(1.0), &s(-1.0), &s(3.0)]));
+        assert_eq!(y, vec![0.0, 3.0, -3.0]);
+    }
+
+    #[test]
     fn per_channel_scale_broadcasts() {
         let q = quant(true, false, RoundingMode::HalfEven);
         let x = t(&[2, 2], &[1.0, 1.0, -1.0, 3.0]);
