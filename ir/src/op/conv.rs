@@ -1,7 +1,8 @@
 //! Convolution (1-D and 2-D).
 
 use crate::infer::{accum_dtype, fmt_shape};
-use crate::TensorType;
+use crate::interp::num::{arg, f32_data, i64_data, type_of, wrapped_tensor, Acc};
+use crate::{IrError, Tensor, TensorType};
 
 /// ONNX Conv attributes with every default made explicit. The spatial rank `s` is the weight's
 /// rank minus 2; `stride` and `dilation` have `s` entries, `pads` has `2·s` (all begins, then all
@@ -165,6 +166,137 @@ pub fn infer(
     Ok(TensorType::new(accum_dtype(&dtypes), g.out_shape()))
 }
 
+/// Reference convolution (ONNX Conv; 1-D runs as 2-D with height 1). For each output element
+/// the products are accumulated from 0 over input channel (of the group), kernel row, kernel
+/// column, in increasing order, skipping padded positions; then the bias is added. Float inputs
+/// compute in f32; integer inputs exactly (wrapping i64), wrapped to the output dtype.
+pub fn eval(c: &Conv, inputs: &[&Tensor]) -> Result<Tensor, IrError> {
+    let (x, w) = (arg(inputs, 0)?, arg(inputs, 1)?);
+    let bias = inputs.get(2).copied();
+    let out =
+        infer(c, &type_of(x), &type_of(w), bias.map(type_of).as_ref()).map_err(IrError::Tensor)?;
+    let g = ConvGeom::new(c, x.shape(), w.shape()).map_err(IrError::Tensor)?;
+    let p = Plane2d::new(c, &g);
+    if out.dtype.is_int() {
+        let b = bias.map(i64_data).transpose()?;
+        let y = conv2d(&p, c.groups, i64_data(x)?, i64_data(w)?, b);
+        return wrapped_tensor(out.dtype, out.shape, y);
+    }
+    let b = bias.map(f32_data);
+    let y = conv2d(&p, c.groups, &f32_data(x), &f32_data(w), b.as_deref());
+    Tensor::from_f32(out.shape, y)
+}
+
+/// A convolution's geometry as 2-D (a 1-D one has height 1 and a 1-row kernel).
+struct Plane2d {
+    n: usize,
+    c_in: usize,
+    c_out: usize,
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    oh: usize,
+    ow: usize,
+    stride: [usize; 2],
+    pad: [usize; 2],
+    dil: [usize; 2],
+}
+
+impl Plane2d {
+    fn new(c: &Conv, g: &ConvGeom) -> Self {
+        let two = g.kernel.len() == 2;
+        // Per-axis attribute as [height, width]; a 1-D conv gets `one` for the height.
+        let pick = |v: &[usize], one: usize| if two { [v[0], v[1]] } else { [one, v[0]] };
+        let s = g.kernel.len();
+        let (h, w) = if two {
+            (g.in_spatial[0], g.in_spatial[1])
+        } else {
+            (1, g.in_spatial[0])
+        };
+        let (kh, kw) = if two {
+            (g.kernel[0], g.kernel[1])
+        } else {
+            (1, g.kernel[0])
+        };
+        let (oh, ow) = if two {
+            (g.out_spatial[0], g.out_spatial[1])
+        } else {
+            (1, g.out_spatial[0])
+        };
+        Plane2d {
+            n: g.n,
+            c_in: g.c_in,
+            c_out: g.c_out,
+            h,
+            w,
+            kh,
+            kw,
+            oh,
+            ow,
+            stride: pick(&c.stride, 1),
+            pad: pick(&c.pads[..s], 0),
+            dil: pick(&c.dilation, 1),
+        }
+    }
+}
+
+/// The direct convolution loop; see [`eval`] for the accumulation order.
+fn conv2d<T: Acc>(p: &Plane2d, groups: usize, x: &[T], w: &[T], bias: Option<&[T]>) -> Vec<T> {
+    let cpg = p.c_in / groups;
+    let mpg = p.c_out / groups;
+    let mut y = Vec::with_capacity(p.n * p.c_out * p.oh * p.ow);
+    for n in 0..p.n {
+        for m in 0..p.c_out {
+            let grp = m / mpg;
+            let w_m = &w[m * cpg * p.kh * p.kw..(m + 1) * cpg * p.kh * p.kw];
+            for oy in 0..p.oh {
+                for ox in 0..p.ow {
+                    let mut acc = T::ZERO;
+                    for ci in 0..cpg {
+                        let c = grp * cpg + ci;
+                        let x_c =
+                            &x[(n * p.c_in + c) * p.h * p.w..(n * p.c_in + c + 1) * p.h * p.w];
+                        let w_c = &w_m[ci * p.kh * p.kw..(ci + 1) * p.kh * p.kw];
+                        for ky in 0..p.kh {
+                            let Some(iy) = tap(oy, ky, p.stride[0], p.dil[0], p.pad[0], p.h) else {
+                                continue;
+                            };
+                            for kx in 0..p.kw {
+                                let Some(ix) = tap(ox, kx, p.stride[1], p.dil[1], p.pad[1], p.w)
+                                else {
+                                    continue;
+                                };
+                                acc = acc.mac(x_c[iy * p.w + ix], w_c[ky * p.kw + kx]);
+                            }
+                        }
+                    }
+                    if let Some(b) = bias {
+                        acc = acc.plus(b[m]);
+                    }
+                    y.push(acc);
+                }
+            }
+        }
+    }
+    y
+}
+
+/// The input index window tap `k` of output `o` reads, or `None` inside the padding.
+#[inline]
+pub(crate) fn tap(
+    o: usize,
+    k: usize,
+    stride: usize,
+    dilation: usize,
+    pad_begin: usize,
+    len: usize,
+) -> Option<usize> {
+    (o * stride + k * dilation)
+        .checked_sub(pad_begin)
+        .filter(|i| *i < len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,5 +370,61 @@ mod tests {
             None
         )
         .is_err());
+    }
+
+    fn f(shape: &[usize], v: &[f32]) -> Tensor {
+        Tensor::from_f32(shape.to_vec(), v.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn conv2d_values_plain_and_padded_strided() {
+        let x = f(&[1, 1, 3, 3], &[1., 2., 3., 4., 5., 6., 7., 8., 9.]);
+        let w = f(&[1, 1, 2, 2], &[1., 0., 0., 1.]);
+        let y = eval(&conv(1, 0, 1, 1, 2), &[&x, &w]).unwrap();
+        assert_eq!(y.shape(), &[1, 1, 2, 2]);
+        assert_eq!(y.as_f32().unwrap(), &[6., 8., 12., 14.]);
+        // pad 1, stride 2: windows start at -1 and 1 on both axes.
+        let b = f(&[1], &[0.5]);
+        let y = eval(&conv(2, 1, 1, 1, 2), &[&x, &w, &b]).unwrap();
+        assert_eq!(y.shape(), &[1, 1, 2, 2]);
+        assert_eq!(y.as_f32().unwrap(), &[1.5, 3.5, 7.5, 14.5]);
+    }
+
+    #[test]
+    fn conv1d_groups_without_batch_and_dilation() {
+        let x = f(&[2, 3], &[1., 2., 3., 10., 20., 30.]);
+        let w = f(&[2, 1, 2], &[1., 1., 1., -1.]);
+        let y = eval(&conv(1, 0, 1, 2, 1), &[&x, &w]).unwrap();
+        assert_eq!(y.shape(), &[2, 2]);
+        assert_eq!(y.as_f32().unwrap(), &[3., 5., -10., -10.]);
+        let x = f(&[1, 1, 5], &[1., 2., 3., 4., 5.]);
+        let w = f(&[1, 1, 2], &[1., 1.]);
+        let y = eval(&conv(1, 0, 2, 1, 1), &[&x, &w]).unwrap();
+        assert_eq!(y.as_f32().unwrap(), &[4., 6., 8.]);
+    }
+
+    #[test]
+    fn conv_two_input_channels_two_outputs() {
+        // x: channels [1,2] and [3,4] (1-D, length 2); kernel size 1.
+        let x = f(&[1, 2, 2], &[1., 2., 3., 4.]);
+        let w = f(&[2, 2, 1], &[1., 10., -1., 1.]);
+        let y = eval(&conv(1, 0, 1, 1, 1), &[&x, &w]).unwrap();
+        assert_eq!(y.as_f32().unwrap(), &[31., 42., 2., 2.]);
+    }
+
+    #[test]
+    fn conv_integer_exact() {
+        let x = Tensor::from_i64(DType::I8, vec![1, 1, 3], vec![-128, 127, 1]).unwrap();
+        let w = Tensor::from_i64(DType::I8, vec![1, 1, 2], vec![-128, 2]).unwrap();
+        let b = Tensor::from_i64(DType::I32, vec![1], vec![1000]).unwrap();
+        let y = eval(&conv(1, 0, 1, 1, 1), &[&x, &w, &b]).unwrap();
+        assert_eq!(y.dtype(), DType::I64);
+        assert_eq!(
+            y.as_i64().unwrap(),
+            &[16384 + 254 + 1000, -16256 + 2 + 1000]
+        );
+        let y = eval(&conv(1, 0, 1, 1, 1), &[&x, &w]).unwrap();
+        assert_eq!(y.dtype(), DType::I32);
+        assert_eq!(y.as_i64().unwrap(), &[16638, -16254]);
     }
 }

@@ -1,7 +1,7 @@
 //! Ops that only change the shape.
 
 use crate::infer::fmt_shape;
-use crate::{numel, TensorType};
+use crate::{numel, IrError, Tensor, TensorType};
 
 /// Merge dimensions `start_dim..=end_dim` (both already resolved to non-negative indices).
 #[derive(Clone, PartialEq, Debug)]
@@ -62,6 +62,17 @@ fn reshaped(x: &TensorType, shape: Vec<usize>) -> TensorType {
     }
 }
 
+/// Reference Flatten: the same elements in the same order under the merged shape.
+pub fn eval_flatten(f: &Flatten, x: &Tensor) -> Result<Tensor, IrError> {
+    let shape = flatten_shape(f, x.shape()).map_err(IrError::Tensor)?;
+    x.clone().reshape(shape)
+}
+
+/// Reference Reshape: the same elements in the same order under the new shape.
+pub fn eval_reshape(r: &Reshape, x: &Tensor) -> Result<Tensor, IrError> {
+    x.clone().reshape(r.shape.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +120,20 @@ mod tests {
             e,
             "input 0 has shape [2,6] (12 elements), which cannot be reshaped to [5] (5 elements)"
         );
+    }
+
+    #[test]
+    fn flatten_and_reshape_values() {
+        let x = Tensor::from_f32(vec![1, 2, 3], vec![1., 2., 3., 4., 5., 6.]).unwrap();
+        let f = Flatten {
+            start_dim: 1,
+            end_dim: 2,
+        };
+        let y = eval_flatten(&f, &x).unwrap();
+        assert_eq!(y.shape(), &[1, 6]);
+        assert_eq!(y.as_f32(), x.as_f32());
+        let y = eval_reshape(&Reshape { shape: vec![3, 2] }, &x).unwrap();
+        assert_eq!(y.shape(), &[3, 2]);
+        assert!(eval_reshape(&Reshape { shape: vec![4] }, &x).is_err());
     }
 }
