@@ -117,7 +117,12 @@ fn infer_reason(op: &Op, inputs: &[Option<&TensorType>]) -> Result<TensorType, S
             &[("tau", &n.tau), ("r", &n.r), ("v_leak", &n.v_leak)],
         ),
         Op::Integrator(n) => neuron(req(0)?, &[("r", &n.r)]),
-        Op::Delay(d) => neuron(req(0)?, &[("delay", &d.delay)]),
+        Op::Delay(d) => {
+            // A delay only moves values in time: the type (integers included) is unchanged.
+            let x = req(0)?;
+            neuron(x, &[("delay", &d.delay)])?;
+            Ok(x.clone())
+        }
     }
 }
 
@@ -142,7 +147,7 @@ fn optional<'a>(
     }
 }
 
-/// A neuron (or delay): output has the input's shape in f32; each parameter must broadcast to it.
+/// A neuron: output has the input's shape in f32; each parameter must broadcast to it.
 fn neuron(x: &TensorType, params: &[(&str, &crate::Tensor)]) -> Result<TensorType, String> {
     for (pname, p) in params {
         if !broadcasts_to(p.shape(), &x.shape) {
@@ -401,6 +406,6 @@ mod tests {
         let d = Op::Delay(Delay {
             delay: Tensor::full_f32(vec![2, 1], 0.0),
         });
-        assert_eq!(infer(&d, "d", &[Some(&x)]).unwrap(), t(DType::F32, &[2, 3]));
+        assert_eq!(infer(&d, "d", &[Some(&x)]).unwrap(), t(DType::I8, &[2, 3]));
     }
 }
