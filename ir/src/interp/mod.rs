@@ -289,4 +289,6 @@ pub fn run(graph: &Graph, info: &GraphInfo, inputs: &[Tensor]) -> Result<Vec<Ten
 }
 
 #[cfg(test)]
+mod onnx_cases;
+#[cfg(test)]
 mod tests;
