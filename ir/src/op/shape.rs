@@ -1,7 +1,7 @@
 //! Ops that only change the shape.
 
 use crate::infer::fmt_shape;
-use crate::{numel, IrError, Tensor, TensorType};
+use crate::{IrError, Tensor, TensorType};
 
 /// Merge dimensions `start_dim..=end_dim` (both already resolved to non-negative indices).
 #[derive(Clone, PartialEq, Debug)]
@@ -26,8 +26,10 @@ pub(crate) fn flatten_shape(f: &Flatten, x: &[usize]) -> Result<Vec<usize>, Stri
             fmt_shape(x)
         ));
     }
+    let merged = checked_numel(&x[f.start_dim..=f.end_dim])
+        .ok_or_else(|| format!("input 0 has shape {}, too many elements", fmt_shape(x)))?;
     let mut out = x[..f.start_dim].to_vec();
-    out.push(numel(&x[f.start_dim..=f.end_dim]));
+    out.push(merged);
     out.extend_from_slice(&x[f.end_dim + 1..]);
     Ok(out)
 }
@@ -39,16 +41,27 @@ pub fn infer_flatten(f: &Flatten, x: &TensorType) -> Result<TensorType, String> 
 
 /// Output type of [`Reshape`]: the element counts must match.
 pub fn infer_reshape(r: &Reshape, x: &TensorType) -> Result<TensorType, String> {
-    if numel(&r.shape) != x.numel() {
+    let (want, have) = (checked_numel(&r.shape), checked_numel(&x.shape));
+    if want.is_none() || want != have {
         return Err(format!(
             "input 0 has shape {} ({} elements), which cannot be reshaped to {} ({} elements)",
             fmt_shape(&x.shape),
-            x.numel(),
+            fmt_count(have),
             fmt_shape(&r.shape),
-            numel(&r.shape)
+            fmt_count(want)
         ));
     }
     Ok(reshaped(x, r.shape.clone()))
+}
+
+/// Element count of a shape, `None` when it does not fit in `usize` (attributes come from
+/// user files).
+fn checked_numel(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, d| n.checked_mul(*d))
+}
+
+fn fmt_count(n: Option<usize>) -> String {
+    n.map_or("too many".to_string(), |n| n.to_string())
 }
 
 /// `x` under a new shape. Per-tensor quantization survives; a per-axis one is dropped, since its
@@ -120,6 +133,12 @@ mod tests {
             e,
             "input 0 has shape [2,6] (12 elements), which cannot be reshaped to [5] (5 elements)"
         );
+        let huge = Reshape {
+            shape: vec![usize::MAX, 2],
+        };
+        assert!(infer_reshape(&huge, &x)
+            .unwrap_err()
+            .contains("(too many elements)"));
     }
 
     #[test]
