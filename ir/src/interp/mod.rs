@@ -50,7 +50,7 @@ pub struct Interpreter<'g> {
 }
 
 impl<'g> Interpreter<'g> {
-    /// Prepare to run `graph`, which `info` (from [`crate::verify`]) describes. `dt` is the time
+    /// Prepare to run `graph`, which `info` (from [`crate::verify()`]) describes. `dt` is the time
     /// step in seconds, used by neurons and delays and ignored by stateless graphs.
     pub fn new(graph: &'g Graph, info: &GraphInfo, dt: f32) -> Result<Self, IrError> {
         if info.order.len() != graph.len() {
