@@ -37,12 +37,12 @@ pub enum Op {
     /// A constant tensor. inputs: ().
     Const(Tensor),
     /// ONNX Gemm, extended to a rank-1 `a` (a single row, result of rank 1).
-    /// inputs: (a, b, [c]).
+    /// inputs: `(a, b, [c])`.
     Gemm(Gemm),
     /// NumPy-style matrix product, as ONNX MatMul. inputs: (a, b).
     MatMul,
     /// 1-D or 2-D convolution, as ONNX Conv; the batch dimension may be absent (NIR).
-    /// inputs: (x, w, [bias]).
+    /// inputs: `(x, w, [bias])`.
     Conv(Conv),
     /// Max, average or sum pooling. inputs: (x).
     Pool(Pool),
@@ -70,9 +70,9 @@ pub enum Op {
     BipolarQuant,
     /// QONNX Trunc. inputs: (x, scale, zeropt, in_bitwidth, out_bitwidth).
     Trunc(Trunc),
-    /// ONNX QuantizeLinear. inputs: (x, scale, [zero_point]).
+    /// ONNX QuantizeLinear. inputs: `(x, scale, [zero_point])`.
     QuantizeLinear(QuantizeLinear),
-    /// ONNX DequantizeLinear. inputs: (x, scale, [zero_point]).
+    /// ONNX DequantizeLinear. inputs: `(x, scale, [zero_point])`.
     DequantizeLinear(DequantizeLinear),
     /// Leaky integrate-and-fire neurons (stateful). inputs: (current).
     Lif(Lif),
