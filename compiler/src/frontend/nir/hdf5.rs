@@ -1,0 +1,232 @@
+//! The HDF5 layer: the whole object tree of a NIR file, read once into plain Rust values.
+//!
+//! Everything NIR-specific works on [`RawGroup`], so the HDF5 crate is touched in this file only.
+//! A file is read eagerly (NIR files are small) under fixed limits on depth, object count and
+//! bytes per read, because every byte of it is untrusted. The reader crate is hardened against
+//! malformed input, but as a last line of defence the read runs under `catch_unwind`: a panic
+//! inside it becomes an ordinary error instead of aborting the compiler.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use hdf5_reader::group::Group;
+use hdf5_reader::{Dataset, Datatype, Hdf5File, OpenOptions};
+
+/// Deepest group nesting read (NIR nests one group per graph level plus two).
+const MAX_DEPTH: usize = 64;
+/// Most groups and datasets read from one file.
+const MAX_OBJECTS: usize = 100_000;
+/// Largest decoded dataset (bytes).
+const MAX_READ_BYTES: usize = 1 << 30;
+
+/// The value of one dataset, converted to the widest type of its kind. A dataset that cannot be
+/// read or has a type NIR never uses is kept as [`RawValue::Unreadable`], so that it is an error
+/// only if a node actually needs it.
+#[derive(Clone, PartialEq, Debug)]
+pub enum RawValue {
+    /// Any IEEE float dataset (f32 values widen exactly).
+    Float { shape: Vec<usize>, data: Vec<f64> },
+    /// Any integer dataset.
+    Int { shape: Vec<usize>, data: Vec<i64> },
+    /// Fixed- or variable-length strings.
+    Str {
+        shape: Vec<usize>,
+        data: Vec<String>,
+    },
+    /// Why the dataset could not be used.
+    Unreadable(String),
+}
+
+/// A group: its datasets and child groups by name (sorted, so iteration is deterministic).
+#[derive(Clone, PartialEq, Debug, Default)]
+pub struct RawGroup {
+    pub datasets: BTreeMap<String, RawValue>,
+    pub groups: BTreeMap<String, RawGroup>,
+}
+
+/// Read the object tree of an HDF5 file held in memory. Groups named `metadata` (NIR's free-form
+/// annotations) are skipped. Fails with a one-line reason when the bytes are not a readable HDF5
+/// file.
+pub fn read_tree(bytes: Vec<u8>) -> Result<RawGroup, String> {
+    match catch_unwind(AssertUnwindSafe(move || read_tree_inner(bytes))) {
+        Ok(r) => r,
+        Err(_) => Err("the HDF5 reader failed on malformed data".into()),
+    }
+}
+
+fn read_tree_inner(bytes: Vec<u8>) -> Result<RawGroup, String> {
+    let options = OpenOptions::default().with_max_read_bytes(MAX_READ_BYTES);
+    let file = Hdf5File::from_vec_with_options(bytes, options)
+        .map_err(|e| format!("not a readable HDF5 file: {e}"))?;
+    let root = file
+        .root_group()
+        .map_err(|e| format!("cannot open the root group: {e}"))?;
+    let mut budget = MAX_OBJECTS;
+    read_group(&root, "/", 0, &mut budget)
+}
+
+fn read_group(g: &Group, path: &str, depth: usize, budget: &mut usize) -> Result<RawGroup, String> {
+    if depth > MAX_DEPTH {
+        return Err(format!(
+            "groups nest deeper than {MAX_DEPTH} levels at `{path}`"
+        ));
+    }
+    let (group_names, dataset_names) = g
+        .member_names()
+        .map_err(|e| format!("cannot list group `{path}`: {e}"))?;
+    let mut out = RawGroup::default();
+    for name in dataset_names {
+        spend(budget)?;
+        let value = match g.dataset(&name) {
+            Ok(ds) => read_value(&ds),
+            Err(e) => RawValue::Unreadable(e.to_string()),
+        };
+        out.datasets.insert(name, value);
+    }
+    for name in group_names {
+        if name == "metadata" {
+            continue;
+        }
+        spend(budget)?;
+        let child_path = format!("{}/{}", path.trim_end_matches('/'), name);
+        let child = g
+            .group(&name)
+            .map_err(|e| format!("cannot open group `{child_path}`: {e}"))?;
+        let raw = read_group(&child, &child_path, depth + 1, budget)?;
+        out.groups.insert(name, raw);
+    }
+    Ok(out)
+}
+
+fn spend(budget: &mut usize) -> Result<(), String> {
+    *budget = budget
+        .checked_sub(1)
+        .ok_or_else(|| format!("the file holds more than {MAX_OBJECTS} objects"))?;
+    Ok(())
+}
+
+fn read_value(ds: &Dataset) -> RawValue {
+    match read_value_inner(ds) {
+        Ok(v) => v,
+        Err(e) => RawValue::Unreadable(e),
+    }
+}
+
+fn read_value_inner(ds: &Dataset) -> Result<RawValue, String> {
+    let shape = ds
+        .shape()
+        .iter()
+        .map(|d| usize::try_from(*d).map_err(|_| format!("dimension {d} is too large")))
+        .collect::<Result<Vec<usize>, String>>()?;
+    let err = |e: hdf5_reader::error::Error| e.to_string();
+    let value = match ds.dtype() {
+        Datatype::FloatingPoint { size: 4, .. } => RawValue::Float {
+            data: ds
+                .read_array::<f32>()
+                .map_err(err)?
+                .iter()
+                .map(|v| *v as f64)
+                .collect(),
+            shape,
+        },
+        Datatype::FloatingPoint { size: 8, .. } => RawValue::Float {
+            data: ds
+                .read_array::<f64>()
+                .map_err(err)?
+                .iter()
+                .copied()
+                .collect(),
+            shape,
+        },
+        Datatype::FixedPoint { size, signed, .. } => RawValue::Int {
+            data: read_ints(ds, *size, *signed)?,
+            shape,
+        },
+        Datatype::String { .. } | Datatype::VarLen { .. } => RawValue::Str {
+            data: ds.read_strings().map_err(err)?,
+            shape,
+        },
+        other => return Err(format!("unsupported element type {other:?}")),
+    };
+    Ok(value)
+}
+
+fn read_ints(ds: &Dataset, size: u8, signed: bool) -> Result<Vec<i64>, String> {
+    fn widen<T: hdf5_reader::H5Type + Copy + TryInto<i64>>(
+        ds: &Dataset,
+    ) -> Result<Vec<i64>, String> {
+        ds.read_array::<T>()
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(|v| {
+                (*v).try_into()
+                    .map_err(|_| "integer out of the i64 range".to_string())
+            })
+            .collect()
+    }
+    match (size, signed) {
+        (1, true) => widen::<i8>(ds),
+        (1, false) => widen::<u8>(ds),
+        (2, true) => widen::<i16>(ds),
+        (2, false) => widen::<u16>(ds),
+        (4, true) => widen::<i32>(ds),
+        (4, false) => widen::<u32>(ds),
+        (8, true) => widen::<i64>(ds),
+        (8, false) => widen::<u64>(ds),
+        _ => Err(format!("unsupported integer size {size}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn real_file() -> Vec<u8> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/models/snn_mlp/snn_mlp.nir"
+        );
+        std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn reads_the_real_tree() {
+        let root = read_tree(real_file()).unwrap();
+        assert_eq!(
+            root.datasets.get("version"),
+            Some(&RawValue::Str {
+                shape: vec![],
+                data: vec!["1.0.8".into()]
+            })
+        );
+        let node = &root.groups["node"];
+        let RawValue::Str { shape, data } = &node.datasets["edges"] else {
+            panic!("edges are not strings");
+        };
+        assert_eq!(shape, &[5, 2]);
+        assert_eq!(data.len(), 10);
+        let nodes = &node.groups["nodes"];
+        assert_eq!(
+            nodes.groups.keys().collect::<Vec<_>>(),
+            ["0", "1", "2", "3", "input", "output"]
+        );
+        let RawValue::Float { shape, data } = &nodes.groups["0"].datasets["weight"] else {
+            panic!("weight is not float");
+        };
+        assert_eq!(shape, &[128, 64]);
+        assert_eq!(data.len(), 128 * 64);
+        assert_eq!(
+            nodes.groups["input"].datasets["shape"],
+            RawValue::Int {
+                shape: vec![1],
+                data: vec![64]
+            }
+        );
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(read_tree(b"not hdf5 at all".to_vec()).is_err());
+        assert!(read_tree(Vec::new()).is_err());
+    }
+}
