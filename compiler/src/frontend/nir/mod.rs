@@ -15,6 +15,7 @@
 //! 6. `build.rs`: IR nodes, explicit `Add`s where NIR sums several edges, type inference.
 //!
 //! Inputs keep the shape NIR declares (no batch dimension: `f32[64]` for a 64-input MLP).
+//! Graph inputs and outputs are numbered in the name order of their NIR nodes.
 
 mod build;
 mod hdf5;

@@ -379,7 +379,7 @@ fn every_truncation_of_the_real_file_is_an_error() {
 struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -387,7 +387,7 @@ impl Rng {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
 }
 
@@ -424,4 +424,41 @@ fn random_byte_flips_never_panic() {
         failed > 0 && failed < iterations,
         "{failed} of {iterations} failed"
     );
+}
+
+fn read_npy_f32(path: &Path) -> (Vec<u64>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    (shape, npy.into_vec::<f32>().unwrap())
+}
+
+/// The imported graph, run by the reference interpreter with snnTorch's `dt = 1e-4` for 16 steps
+/// of direct input, spikes exactly as snnTorch did on the digits test set.
+#[test]
+fn the_real_model_reproduces_snntorch_spike_counts() {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models");
+    let (xs_shape, xs) = read_npy_f32(&models.join("data/digits_test_x.npy"));
+    let (_, want) = read_npy_f32(&models.join("snn_mlp/ref_spike_counts.npy"));
+    let g = import(&real_path()).unwrap();
+    let info = snnc_ir::verify(&g).unwrap();
+    let mut it = snnc_ir::interp::Interpreter::new(&g, &info, 1e-4).unwrap();
+    let n = xs_shape[0] as usize;
+    let mut mismatched = 0;
+    for s in 0..n {
+        it.reset();
+        let x = snnc_ir::Tensor::from_f32(vec![64], xs[s * 64..(s + 1) * 64].to_vec()).unwrap();
+        let mut counts = [0f32; 10];
+        for _ in 0..16 {
+            let out = it.step(std::slice::from_ref(&x)).unwrap();
+            for (c, v) in counts.iter_mut().zip(out[0].as_f32().unwrap()) {
+                *c += v;
+            }
+        }
+        if counts[..] != want[s * 10..(s + 1) * 10] {
+            mismatched += 1;
+        }
+    }
+    // All 360 agree today; float rounding may one day flip a spike sitting at the threshold.
+    assert!(mismatched <= n / 100, "{mismatched} of {n} samples differ");
 }
