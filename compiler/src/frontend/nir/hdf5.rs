@@ -45,7 +45,7 @@ pub struct RawGroup {
 }
 
 /// Read the object tree of an HDF5 file held in memory. Groups named `metadata` (NIR's free-form
-/// annotations) are skipped. Fails with a one-line reason when the bytes are not a readable HDF5
+/// annotations) are skipped, except as nodes of a graph (children of `nodes`). Fails with a one-line reason when the bytes are not a readable HDF5
 /// file.
 pub fn read_tree(bytes: Vec<u8>) -> Result<RawGroup, String> {
     match catch_unwind(AssertUnwindSafe(move || read_tree_inner(bytes))) {
@@ -84,7 +84,8 @@ fn read_group(g: &Group, path: &str, depth: usize, budget: &mut usize) -> Result
         out.datasets.insert(name, value);
     }
     for name in group_names {
-        if name == "metadata" {
+        // NIR metadata, unless it is a node that happens to be called `metadata`.
+        if name == "metadata" && !path.ends_with("/nodes") {
             continue;
         }
         spend(budget)?;

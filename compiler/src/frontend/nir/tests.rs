@@ -224,6 +224,12 @@ fn primitives_with_scalars_ints_and_defaults() {
     assert_eq!(g.node(find(&g, "scale")).op, Op::Mul);
     assert!(matches!(g.node(find(&g, "delay")).op, Op::Delay(_)));
     assert!(matches!(g.node(find(&g, "integ")).op, Op::Integrator(_)));
+    // A node named `metadata` is a node; the graph's and nodes' metadata groups are ignored.
+    assert_eq!(
+        sources(&g, "metadata"),
+        vec![("integ".into(), false), ("metadata.scale".into(), false)]
+    );
+    assert_eq!(sources(&g, "output"), vec![("metadata".into(), false)]);
     assert_eq!(g.ty(g.outputs()[0]).shape, vec![6]);
 }
 
