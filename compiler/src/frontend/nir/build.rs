@@ -102,7 +102,7 @@ pub fn build(name: &str, flat: &FlatGraph) -> Result<Graph, Fail> {
                     let suffix = if k == 1 {
                         String::new()
                     } else {
-                        (k).to_string()
+                        k.to_string()
                     };
                     let add = g.add_node_untyped(format!("{}.sum{suffix}", names[i]), Op::Add);
                     g.connect(prev.0, add, 0, prev.1).map_err(Fail::Ir)?;
