@@ -99,11 +99,7 @@ pub fn build(name: &str, flat: &FlatGraph) -> Result<Graph, Fail> {
             acc = Some(match acc {
                 None => src,
                 Some(prev) => {
-                    let suffix = if k == 1 {
-                        String::new()
-                    } else {
-                        k.to_string()
-                    };
+                    let suffix = if k == 1 { String::new() } else { k.to_string() };
                     let add = g.add_node_untyped(format!("{}.sum{suffix}", names[i]), Op::Add);
                     g.connect(prev.0, add, 0, prev.1).map_err(Fail::Ir)?;
                     g.connect(src.0, add, 1, src.1).map_err(Fail::Ir)?;
