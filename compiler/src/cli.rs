@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::error::CliError;
-use crate::frontend;
 use crate::load::{self, Model};
 use crate::sim::{self, BatchInput, Encoding, Reduce, SimOptions};
 use crate::{inspect, npy, output};
@@ -112,7 +111,11 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
             threads,
         } => {
             let m = load::load(&model)?;
-            let stateful = m.graph.node_ids().iter().any(|i| m.graph.node(*i).op.is_stateful())
+            let stateful = m
+                .graph
+                .node_ids()
+                .iter()
+                .any(|i| m.graph.node(*i).op.is_stateful())
                 || m.graph.edges().iter().any(|(_, _, e)| e.recurrent);
             let steps = match steps {
                 Some(t) => t,
@@ -125,7 +128,9 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
                 None => 1,
             };
             if !(dt.is_finite() && dt > 0.0) {
-                return Err(CliError::Usage(format!("--dt must be a positive number, got {dt}")));
+                return Err(CliError::Usage(format!(
+                    "--dt must be a positive number, got {dt}"
+                )));
             }
             let opts = SimOptions {
                 steps,
@@ -134,7 +139,9 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
                 encoding,
                 seed,
                 threads: threads.unwrap_or_else(|| {
-                    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+                    std::thread::available_parallelism()
+                        .map(|n| n.get())
+                        .unwrap_or(1)
                 }),
             };
             cmd_sim(&model, &m, &input, &output, &opts)
@@ -151,7 +158,8 @@ fn cmd_inspect(model: &Path, json: bool, out: &mut dyn std::io::Write) -> Result
         let source = format!("{} ({})", model.display(), m.format.name());
         inspect::render(&s, &source)
     };
-    out.write_all(text.as_bytes()).map_err(|e| CliError::io(Path::new("<stdout>"), e))
+    out.write_all(text.as_bytes())
+        .map_err(|e| CliError::io(Path::new("<stdout>"), e))
 }
 
 fn cmd_compile_ir(
@@ -180,7 +188,10 @@ fn cmd_sim(
     dest: &Path,
     opts: &SimOptions,
 ) -> Result<(), CliError> {
-    let arrays = inputs.iter().map(|p| npy::read(p)).collect::<Result<Vec<_>, _>>()?;
+    let arrays = inputs
+        .iter()
+        .map(|p| npy::read(p))
+        .collect::<Result<Vec<_>, _>>()?;
     let batch: Vec<BatchInput<'_>> = arrays
         .iter()
         .zip(inputs)

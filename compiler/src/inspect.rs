@@ -53,7 +53,9 @@ fn constant_derived(g: &Graph, order: &[NodeId]) -> BTreeMap<NodeId, bool> {
 /// Numbers of values held in an op's tensor attributes (neuron parameters, thresholds).
 fn attr_params(op: &Op) -> usize {
     match op {
-        Op::Lif(p) => p.tau.len() + p.r.len() + p.v_leak.len() + p.v_threshold.len() + p.v_reset.len(),
+        Op::Lif(p) => {
+            p.tau.len() + p.r.len() + p.v_leak.len() + p.v_threshold.len() + p.v_reset.len()
+        }
         Op::CubaLif(p) => {
             p.tau_syn.len()
                 + p.tau_mem.len()
@@ -137,16 +139,30 @@ pub fn render(s: &Summary, source: &str) -> String {
         "nodes:      {} ({} computing), {}",
         s.nodes,
         s.rows.len(),
-        if s.stateful { "stateful (run with --steps)" } else { "stateless" }
+        if s.stateful {
+            "stateful (run with --steps)"
+        } else {
+            "stateless"
+        }
     );
     let _ = writeln!(out, "parameters: {}", s.parameters);
     let hist: Vec<String> = s.ops.iter().map(|(k, v)| format!("{k} x{v}")).collect();
     let _ = writeln!(out, "ops:        {}", hist.join(", "));
-    let w_name = s.rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(4).max(4);
+    let w_name = s
+        .rows
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     let w_op = s.rows.iter().map(|r| r.op.len()).max().unwrap_or(2).max(2);
     let w_ty = s.rows.iter().map(|r| r.ty.len()).max().unwrap_or(4).max(4);
     let _ = writeln!(out);
-    let _ = writeln!(out, "{:<5} {:<w_name$} {:<w_op$} {:<w_ty$} {:>9}", "id", "name", "op", "type", "params");
+    let _ = writeln!(
+        out,
+        "{:<5} {:<w_name$} {:<w_op$} {:<w_ty$} {:>9}",
+        "id", "name", "op", "type", "params"
+    );
     for r in &s.rows {
         let _ = writeln!(
             out,

@@ -26,7 +26,9 @@ pub fn parse(bytes: &[u8]) -> Result<Array, String> {
     let npy = npyz::NpyFile::new(Cursor::new(bytes))
         .map_err(|e| format!("not a valid .npy file: {e}"))?;
     if npy.order() == npyz::Order::Fortran {
-        return Err("Fortran-order arrays are not supported; save with np.ascontiguousarray".into());
+        return Err(
+            "Fortran-order arrays are not supported; save with np.ascontiguousarray".into(),
+        );
     }
     let shape: Vec<usize> = npy.shape().iter().map(|d| *d as usize).collect();
     let expected = shape
@@ -85,7 +87,8 @@ pub fn to_bytes(a: &Array) -> Vec<u8> {
         .writer(&mut buf)
         .begin_nd()
         .expect("writing .npy to memory");
-    w.extend(a.data.iter().copied()).expect("writing .npy to memory");
+    w.extend(a.data.iter().copied())
+        .expect("writing .npy to memory");
     w.finish().expect("writing .npy to memory");
     buf
 }
@@ -118,7 +121,10 @@ mod tests {
             .join("../../shared/models/data/digits_test_y.npy");
         let a = read(&p).unwrap();
         assert_eq!(a.shape, vec![360]);
-        assert!(a.data.iter().all(|v| (0.0..=9.0).contains(v) && v.fract() == 0.0));
+        assert!(a
+            .data
+            .iter()
+            .all(|v| (0.0..=9.0).contains(v) && v.fract() == 0.0));
     }
 
     #[test]

@@ -75,7 +75,10 @@ mod tests {
         write_atomic(&dest, b"first").unwrap();
         write_atomic(&dest, b"second").unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"second");
-        let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "{names:?}");
         fs::remove_dir_all(&dir).unwrap();
     }

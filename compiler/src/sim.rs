@@ -70,7 +70,8 @@ pub fn simulate(
             .map(|start| {
                 let plan = &plan;
                 s.spawn(move || {
-                    let mut it = Interpreter::new(graph, info, opts.dt).map_err(|e| sim_err(model, e))?;
+                    let mut it =
+                        Interpreter::new(graph, info, opts.dt).map_err(|e| sim_err(model, e))?;
                     (start..(start + chunk).min(n))
                         .map(|i| plan.run_sample(&mut it, i).map_err(|e| sim_err(model, e)))
                         .collect()
@@ -80,8 +81,11 @@ pub fn simulate(
         handles
             .into_iter()
             .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(CliError::Usage("internal error: a simulation thread panicked".into())))
+                h.join().unwrap_or_else(|_| {
+                    Err(CliError::Usage(
+                        "internal error: a simulation thread panicked".into(),
+                    ))
+                })
             })
             .collect()
     });
@@ -144,7 +148,9 @@ impl Plan {
             }
             let n = a.shape[0];
             if *batch.get_or_insert(n) != n {
-                return Err(bad(format!("batch size {n} differs from the other inputs'")));
+                return Err(bad(format!(
+                    "batch size {n} differs from the other inputs'"
+                )));
             }
             let mut per = a.shape[1..].iter().product::<usize>();
             if opts.encoding == Encoding::Spikes {
@@ -228,7 +234,11 @@ impl Plan {
             .collect()
     }
 
-    fn run_sample(&self, it: &mut Interpreter<'_>, i: usize) -> Result<Vec<Vec<f32>>, snnc_ir::IrError> {
+    fn run_sample(
+        &self,
+        it: &mut Interpreter<'_>,
+        i: usize,
+    ) -> Result<Vec<Vec<f32>>, snnc_ir::IrError> {
         it.reset();
         let mut acc: Vec<Vec<f32>> = Vec::new();
         for t in 0..self.steps {
@@ -260,7 +270,10 @@ impl Plan {
                     shape.push(self.steps);
                 }
                 shape.extend(s);
-                let data = per_sample.iter().flat_map(|o| o[k].iter().copied()).collect();
+                let data = per_sample
+                    .iter()
+                    .flat_map(|o| o[k].iter().copied())
+                    .collect();
                 Array { shape, data }
             })
             .collect()
@@ -320,7 +333,10 @@ pub fn output_paths(first: &Path, k: usize) -> Vec<PathBuf> {
             if i == 0 {
                 return first.to_path_buf();
             }
-            let stem = first.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let stem = first
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             first.with_file_name(format!("{stem}.{i}.npy"))
         })
         .collect()

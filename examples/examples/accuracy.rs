@@ -42,10 +42,24 @@ fn main() -> ExitCode {
     if let Some(r) = args.get(2) {
         match load(r) {
             Ok(r) if r.shape == y.shape => {
-                let max = y.data.iter().zip(&r.data).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+                let max = y
+                    .data
+                    .iter()
+                    .zip(&r.data)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0f32, f32::max);
                 let rows = y.data.len() / y.shape[0].max(1);
-                let equal = y.data.chunks(rows).zip(r.data.chunks(rows)).filter(|(a, b)| a == b).count();
-                let same = pred.iter().zip(argmax(&r)).filter(|(a, b)| **a == *b).count();
+                let equal = y
+                    .data
+                    .chunks(rows)
+                    .zip(r.data.chunks(rows))
+                    .filter(|(a, b)| a == b)
+                    .count();
+                let same = pred
+                    .iter()
+                    .zip(argmax(&r))
+                    .filter(|(a, b)| **a == *b)
+                    .count();
                 println!(
                     "vs reference: max |diff| = {max:.3e}, identical rows {equal}/{n}, same prediction {same}/{n}",
                     n = pred.len()

@@ -42,7 +42,9 @@ fn tensor(name: &str, dims: &[i64], rng: &mut u64) -> TensorProto {
     let n: i64 = dims.iter().product();
     let mut raw = Vec::with_capacity(n as usize * 4);
     for _ in 0..n {
-        *rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let v = ((*rng >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1;
         raw.extend_from_slice(&v.to_le_bytes());
     }
@@ -141,7 +143,10 @@ fn main() {
         measure(Path::new(&args[2]));
         return;
     }
-    let params: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(25_000_000);
+    let params: usize = args
+        .get(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(25_000_000);
     let dir = PathBuf::from("target/bench");
     std::fs::create_dir_all(&dir).expect("create target/bench");
     let path = dir.join(format!("mlp_{params}.onnx"));
@@ -158,7 +163,10 @@ fn main() {
             .output()
             .expect("run child");
         let text = String::from_utf8_lossy(&out.stdout);
-        let f: Vec<f64> = text.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+        let f: Vec<f64> = text
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
         if !out.status.success() || f.len() < 3 {
             eprintln!("run {run} failed: {}", String::from_utf8_lossy(&out.stderr));
             std::process::exit(1);

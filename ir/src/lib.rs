@@ -2,7 +2,7 @@
 //!
 //! A model is a [`Graph`]: nodes each holding one [`Op`] and producing one value of a
 //! [`TensorType`]; edges feed values into numbered input slots. Invariants of a verified graph
-//! (see [`verify`]):
+//! (see [`verify()`]):
 //! - every node has a type, and that type is what [`infer::infer`] computes from its inputs;
 //! - every input slot an op requires is connected exactly once;
 //! - the graph without its *recurrent* edges is acyclic; a recurrent edge delivers the value of

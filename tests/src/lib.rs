@@ -6,12 +6,16 @@ use snnc_compiler::npy::{self, Array};
 
 /// A file under `tests/models/` (byte-for-byte copies of `shared/models/`).
 pub fn model_file(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(rel)
 }
 
 /// A file under `tests/fixtures/`.
 pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel)
 }
 
 /// Read a `.npy` file that the tests ship; panics with the path on failure (test-only).

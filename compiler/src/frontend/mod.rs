@@ -5,6 +5,7 @@
 
 pub mod nir;
 pub mod onnx;
+pub mod qdq_bias;
 
 /// The model formats snnc reads.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -115,7 +115,9 @@ pub(crate) fn broadcast_map(from: &[usize], to: &[usize]) -> Result<Vec<usize>, 
 /// modulo 2^64 and therefore modulo the narrower output width).
 pub(crate) trait Acc: Copy {
     const ZERO: Self;
-    /// `self + a·b`, two operations (no fused multiply-add, so results do not depend on the CPU).
+    /// `self + a·b`. For f32 this is a fused multiply-add (one rounding), the way onnxruntime's
+    /// MLAS kernels accumulate dot products; `f32::mul_add` is exact on every CPU (a software
+    /// fallback where there is no FMA instruction), so results stay host-independent.
     fn mac(self, a: Self, b: Self) -> Self;
     fn plus(self, b: Self) -> Self;
 }
@@ -124,7 +126,7 @@ impl Acc for f32 {
     const ZERO: f32 = 0.0;
     #[inline]
     fn mac(self, a: f32, b: f32) -> f32 {
-        self + a * b
+        a.mul_add(b, self)
     }
     #[inline]
     fn plus(self, b: f32) -> f32 {
