@@ -53,7 +53,14 @@ fn assert_clean_failure(out: &Output, needles: &[&str], dir: &Path, allowed: &[&
 
 fn compile_fails(model: &Path, needles: &[&str], name: &str) {
     let dir = scratch(name);
-    let out = snnc(&[&"compile", &model, &"--emit", &"ir", &"-o", &dir.join("m.ir")]);
+    let out = snnc(&[
+        &"compile",
+        &model,
+        &"--emit",
+        &"ir",
+        &"-o",
+        &dir.join("m.ir"),
+    ]);
     assert_clean_failure(&out, needles, &dir, &[]);
 }
 
@@ -87,7 +94,12 @@ fn file_that_is_no_model() {
     let empty = dir.join("empty.nir");
     std::fs::write(&empty, "").unwrap();
     let out = snnc(&[&"inspect", &empty]);
-    assert_clean_failure(&out, &["empty.nir", "empty"], &dir, &["notes.onnx", "empty.nir"]);
+    assert_clean_failure(
+        &out,
+        &["empty.nir", "empty"],
+        &dir,
+        &["notes.onnx", "empty.nir"],
+    );
 }
 
 #[test]
@@ -101,7 +113,13 @@ fn missing_model_file() {
 fn unknown_ops_are_all_reported() {
     compile_fails(
         &fixture("onnx/unknown_op.onnx"),
-        &["unknown_op.onnx", "fancy_1", "FancyActivation", "hardmax_2", "Hardmax"],
+        &[
+            "unknown_op.onnx",
+            "fancy_1",
+            "FancyActivation",
+            "hardmax_2",
+            "Hardmax",
+        ],
         "unknown-op",
     );
 }
@@ -199,7 +217,11 @@ fn sim_external_data_model_matches_numpy() {
         &"-o",
         &y,
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got = snnc_compiler::npy::read(&y).unwrap();
     let want = snnc_compiler::npy::read(&fixture("onnx/external_ok_y.npy")).unwrap();
     assert_eq!(got.shape, want.shape);
@@ -212,14 +234,27 @@ fn sim_external_data_model_matches_numpy() {
 fn compile_ir_is_deterministic_and_parses_back() {
     let dir = scratch("determinism");
     for name in ["a.ir", "b.ir"] {
-        let out = snnc(&[&"compile", &models("bnn_mlp/bnn_mlp.qonnx.onnx"), &"-o", &dir.join(name)]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = snnc(&[
+            &"compile",
+            &models("bnn_mlp/bnn_mlp.qonnx.onnx"),
+            &"-o",
+            &dir.join(name),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let a = std::fs::read(dir.join("a.ir")).unwrap();
     assert_eq!(a, std::fs::read(dir.join("b.ir")).unwrap());
     // The IR text is itself a model snnc reads.
     let out = snnc(&[&"compile", &dir.join("a.ir"), &"-o", &dir.join("c.ir")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(a, std::fs::read(dir.join("c.ir")).unwrap());
 }
 
@@ -227,7 +262,11 @@ fn compile_ir_is_deterministic_and_parses_back() {
 fn inspect_shows_shapes_and_parameters() {
     let out = snnc(&[&"inspect", &models("ann_mlp/ann_mlp.onnx")]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // 64·128 + 128 + 128·64 + 64 + 64·10 + 10 parameters.
     assert!(text.contains("parameters: 17226"), "{text}");
     assert!(text.contains("f32[1,128]"), "{text}");
