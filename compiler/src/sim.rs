@@ -219,7 +219,7 @@ impl Plan {
                         p.data[i * p.per_sample..(i + 1) * p.per_sample]
                             .iter()
                             .map(|x| {
-                                let u = (rng.next() >> 40) as f32 / (1u64 << 24) as f32;
+                                let u = (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
                                 if u < x.clamp(0.0, 1.0) {
                                     1.0
                                 } else {
@@ -308,7 +308,7 @@ impl SplitMix64 {
         SplitMix64(seed)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -319,9 +319,9 @@ impl SplitMix64 {
 
 fn rate_rng(seed: u64, input: usize, sample: usize, step: usize) -> SplitMix64 {
     let mut mix = SplitMix64::new(seed);
-    let mut key = mix.next();
+    let mut key = mix.next_u64();
     for part in [input as u64, sample as u64, step as u64] {
-        key = SplitMix64::new(key ^ part).next();
+        key = SplitMix64::new(key ^ part).next_u64();
     }
     SplitMix64::new(key)
 }
@@ -350,8 +350,8 @@ mod tests {
     fn splitmix_reference_values() {
         // First outputs of SplitMix64 seeded with 0 (Vigna's reference implementation).
         let mut r = SplitMix64::new(0);
-        assert_eq!(r.next(), 0xE220_A839_7B1D_CDAF);
-        assert_eq!(r.next(), 0x6E78_9E6A_A1B9_65F4);
+        assert_eq!(r.next_u64(), 0xE220_A839_7B1D_CDAF);
+        assert_eq!(r.next_u64(), 0x6E78_9E6A_A1B9_65F4);
     }
 
     #[test]
