@@ -111,12 +111,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
             threads,
         } => {
             let m = load::load(&model)?;
-            let stateful = m
-                .graph
-                .node_ids()
-                .iter()
-                .any(|i| m.graph.node(*i).op.is_stateful())
-                || m.graph.edges().iter().any(|(_, _, e)| e.recurrent);
+            let stateful = m.info.stateful;
             let steps = match steps {
                 Some(t) => t,
                 None if stateful => {
@@ -131,6 +126,14 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
                 return Err(CliError::Usage(format!(
                     "--dt must be a positive number, got {dt}"
                 )));
+            }
+            if stateful {
+                for id in &m.info.order {
+                    let node = m.graph.node(*id);
+                    for w in snnc_ir::op::neuron::dt_warnings(&node.op, dt) {
+                        eprintln!("warning: {}: node `{}`: {w}", model.display(), node.name);
+                    }
+                }
             }
             let opts = SimOptions {
                 steps,

@@ -115,8 +115,7 @@ pub fn summarize(g: &Graph, info: &GraphInfo) -> Summary {
         outputs: io(g.outputs()),
         nodes: g.len(),
         parameters,
-        stateful: info.order.iter().any(|i| g.node(*i).op.is_stateful())
-            || g.edges().iter().any(|(_, _, e)| e.recurrent),
+        stateful: info.stateful,
         ops,
         rows,
     }
