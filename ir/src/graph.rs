@@ -146,8 +146,10 @@ impl Graph {
                 }
                 let ops = self.operands(id);
                 check_arity(&node.name, &node.op, ops.len())?;
-                let tys: Vec<Option<&TensorType>> =
-                    ops.iter().map(|(src, _)| self.node(*src).ty.as_ref()).collect();
+                let tys: Vec<Option<&TensorType>> = ops
+                    .iter()
+                    .map(|(src, _)| self.node(*src).ty.as_ref())
+                    .collect();
                 let ty = infer::infer(&node.op, &node.name, &tys)?;
                 if node.ty.as_ref() != Some(&ty) {
                     changed = true;
