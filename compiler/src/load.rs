@@ -21,12 +21,7 @@ pub fn load(path: &Path) -> Result<Model, ImportError> {
     let format = sniff(&head);
     let graph = match format {
         Format::Nir => nir::import(path)?,
-        Format::Onnx => {
-            let mut g = onnx::import(path)?;
-            crate::frontend::qdq_bias::quantize_qdq_biases(&mut g)
-                .map_err(|e| ImportError::ir(path, e))?;
-            g
-        }
+        Format::Onnx => onnx::import(path)?,
         Format::IrText => {
             let text = std::fs::read_to_string(path).map_err(|e| ImportError::Io {
                 path: path.to_path_buf(),
