@@ -274,3 +274,62 @@ fn inspect_shows_shapes_and_parameters() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["stateful"], serde_json::Value::Bool(true));
 }
+
+fn nir_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/nir")
+        .join(name)
+}
+
+#[test]
+fn nir_unknown_types_are_all_reported() {
+    compile_fails(
+        &nir_fixture("unknown_types.nir"),
+        &[
+            "unknown_types.nir",
+            "`cli` (CubaLI)",
+            "`sub.mystery` (Spooky)",
+        ],
+        "nir-unknown",
+    );
+}
+
+#[test]
+fn nir_nan_parameter_names_node_and_parameter() {
+    compile_fails(
+        &nir_fixture("nan_param.nir"),
+        &["nan_param.nir", "`lif`", "`tau`"],
+        "nir-nan",
+    );
+}
+
+#[test]
+fn nir_shape_mismatch_names_the_node() {
+    compile_fails(
+        &nir_fixture("shape_mismatch.nir"),
+        &["shape_mismatch.nir", "`fc`"],
+        "nir-shape",
+    );
+}
+
+#[test]
+fn nir_missing_parameter() {
+    compile_fails(
+        &nir_fixture("missing_param.nir"),
+        &["missing_param.nir", "`lif`", "`r`"],
+        "nir-missing",
+    );
+}
+
+#[test]
+fn ir_text_with_a_syntax_error_reports_line_and_column() {
+    let dir = scratch("ir-syntax");
+    let p = dir.join("bad.ir");
+    std::fs::write(
+        &p,
+        "graph \"g\" {\n  n0 = input 0 \"x\" : f32[4]\n  n1 = frobnicate(n0) \"y\" : f32[4]\n}\n",
+    )
+    .unwrap();
+    let out = snnc(&[&"compile", &p, &"-o", &dir.join("m.ir")]);
+    assert_clean_failure(&out, &["bad.ir", "line 3"], &dir, &["bad.ir"]);
+}
