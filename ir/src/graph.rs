@@ -99,11 +99,16 @@ impl Graph {
     /// [`Graph::connect`], then call [`Graph::infer_types`]. `Input`/`Output` ops added this way
     /// are registered as graph inputs/outputs in `index` order.
     pub fn add_node_untyped(&mut self, name: impl Into<String>, op: Op) -> NodeId {
-        let id = self.push(name.into(), op.clone(), None);
-        match op {
-            Op::Input { index } => insert_at(&mut self.inputs, index, id),
-            Op::Output { index } => insert_at(&mut self.outputs, index, id),
-            _ => {}
+        let io = match op {
+            Op::Input { index } => Some((true, index)),
+            Op::Output { index } => Some((false, index)),
+            _ => None,
+        };
+        let id = self.push(name.into(), op, None);
+        match io {
+            Some((true, index)) => insert_at(&mut self.inputs, index, id),
+            Some((false, index)) => insert_at(&mut self.outputs, index, id),
+            None => {}
         }
         id
     }

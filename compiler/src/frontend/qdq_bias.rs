@@ -61,13 +61,12 @@ pub fn quantize_qdq_biases(g: &mut Graph) -> Result<usize, IrError> {
         };
         let zeros = vec![0i64; scale.len()];
         let node_name = g.node(id).name.clone();
-        let bias_shape = bias.shape().to_vec();
         let scale_t = Tensor::from_f32(scale_shape.clone(), scale)?;
         let zp_t = Tensor::from_i64(DType::I32, scale_shape, zeros)?;
         let scale_id = g.add_const(format!("{node_name}.bias_scale"), scale_t);
         let zp_id = g.add_const(format!("{node_name}.bias_zero_point"), zp_t);
+        // The bias is 1-D, so a per-channel scale runs along axis 0.
         let axis = 0;
-        let _ = bias_shape;
         let q = g.add_node(
             format!("{node_name}.bias_quant"),
             Op::QuantizeLinear(QuantizeLinear {
