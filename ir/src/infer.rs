@@ -230,38 +230,6 @@ pub fn fmt_shape(s: &[usize]) -> String {
     format!("[{}]", inner.join(","))
 }
 
-/// The NumPy broadcast of two shapes, or `None` when they are incompatible.
-pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
-    let n = a.len().max(b.len());
-    let mut out = vec![0; n];
-    for (i, o) in out.iter_mut().enumerate() {
-        // Dimension i counted from the right, 1 where a shape is too short.
-        let da = dim_from_right(a, n - 1 - i);
-        let db = dim_from_right(b, n - 1 - i);
-        *o = if da == db || db == 1 {
-            da
-        } else if da == 1 {
-            db
-        } else {
-            return None;
-        };
-    }
-    Some(out)
-}
-
-/// True when `from` broadcasts to exactly `to` (unidirectional NumPy broadcasting).
-pub fn broadcasts_to(from: &[usize], to: &[usize]) -> bool {
-    from.len() <= to.len() && broadcast_shapes(from, to).as_deref() == Some(to)
-}
-
-fn dim_from_right(s: &[usize], k: usize) -> usize {
-    if k < s.len() {
-        s[s.len() - 1 - k]
-    } else {
-        1
-    }
-}
-
 /// Bits of an integer dtype's range (`bool` counts as 1).
 fn int_bits(d: DType) -> u32 {
     match d {
@@ -285,6 +253,8 @@ pub fn accum_dtype(dtypes: &[DType]) -> DType {
     }
 }
 
+pub use crate::broadcast::{broadcast_shapes, broadcasts_to};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,17 +270,6 @@ mod tests {
             IrError::Node { reason, .. } => reason,
             other => panic!("not a node error: {other}"),
         }
-    }
-
-    #[test]
-    fn broadcasting() {
-        assert_eq!(broadcast_shapes(&[2, 1, 3], &[4, 1]), Some(vec![2, 4, 3]));
-        assert_eq!(broadcast_shapes(&[], &[5]), Some(vec![5]));
-        assert_eq!(broadcast_shapes(&[2, 3], &[3, 2]), None);
-        assert!(broadcasts_to(&[3], &[2, 3]));
-        assert!(broadcasts_to(&[], &[2, 3]));
-        assert!(!broadcasts_to(&[2, 3], &[3]));
-        assert!(!broadcasts_to(&[2, 1], &[1, 3]));
     }
 
     #[test]

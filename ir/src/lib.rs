@@ -13,6 +13,7 @@
 //! The reference semantics of every op live next to the op (`op/<family>.rs`) and are executed by
 //! [`interp`], the oracle every backend is tested against.
 
+pub mod broadcast;
 pub mod dtype;
 pub mod error;
 pub mod graph;

@@ -3,8 +3,7 @@
 
 use std::borrow::Cow;
 
-use crate::infer::fmt_shape;
-use crate::{numel, DType, IrError, Tensor, TensorType};
+use crate::{DType, IrError, Tensor, TensorType};
 
 /// The type of a value (without quantization, which tensors do not carry).
 pub(crate) fn type_of(t: &Tensor) -> TensorType {
@@ -67,50 +66,6 @@ pub(crate) fn wrapped_tensor(
     Tensor::from_i64(dtype, shape, data)
 }
 
-/// For every element of shape `to` (row-major), the index of the element of shape `from` that
-/// NumPy broadcasting maps onto it. Fails unless `from` broadcasts to `to` (unidirectionally).
-pub(crate) fn broadcast_map(from: &[usize], to: &[usize]) -> Result<Vec<usize>, IrError> {
-    if !crate::infer::broadcasts_to(from, to) {
-        return Err(IrError::Tensor(format!(
-            "shape {} does not broadcast to {}",
-            fmt_shape(from),
-            fmt_shape(to)
-        )));
-    }
-    let total = numel(to);
-    if from == to {
-        return Ok((0..total).collect());
-    }
-    // Stride in `from` of each axis of `to` (0 where `from` is 1 or missing).
-    let r = to.len();
-    let lead = r - from.len();
-    let mut strides = vec![0usize; r];
-    let mut stride = 1usize;
-    for axis in (lead..r).rev() {
-        let d = from[axis - lead];
-        if d != 1 {
-            strides[axis] = stride;
-        }
-        stride *= d;
-    }
-    let mut out = Vec::with_capacity(total);
-    let mut index = vec![0usize; r];
-    let mut offset = 0usize;
-    for _ in 0..total {
-        out.push(offset);
-        for axis in (0..r).rev() {
-            index[axis] += 1;
-            offset += strides[axis];
-            if index[axis] < to[axis] {
-                break;
-            }
-            offset -= strides[axis] * index[axis];
-            index[axis] = 0;
-        }
-    }
-    Ok(out)
-}
-
 /// A number the dense kernels accumulate: f32 (IEEE, in index order) or i64 (wrapping, exact
 /// modulo 2^64 and therefore modulo the narrower output width).
 pub(crate) trait Acc: Copy {
@@ -158,23 +113,5 @@ mod tests {
         assert_eq!(wrap(DType::U8, -1), 255);
         assert_eq!(wrap(DType::I32, 1 << 31), i32::MIN as i64);
         assert_eq!(wrap(DType::I64, i64::MAX), i64::MAX);
-    }
-
-    #[test]
-    fn broadcast_maps() {
-        assert_eq!(
-            broadcast_map(&[3], &[2, 3]).unwrap(),
-            vec![0, 1, 2, 0, 1, 2]
-        );
-        assert_eq!(
-            broadcast_map(&[2, 1], &[2, 3]).unwrap(),
-            vec![0, 0, 0, 1, 1, 1]
-        );
-        assert_eq!(broadcast_map(&[], &[2]).unwrap(), vec![0, 0]);
-        assert_eq!(
-            broadcast_map(&[1, 2, 1], &[2, 2, 2]).unwrap(),
-            vec![0, 0, 1, 1, 0, 0, 1, 1]
-        );
-        assert!(broadcast_map(&[3], &[2]).is_err());
     }
 }

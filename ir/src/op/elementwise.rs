@@ -1,7 +1,7 @@
 //! Elementwise ops: Add, Mul, Relu, Clip, Sign, Threshold, BatchNorm.
 
 use crate::infer::{broadcast_shapes, broadcasts_to, fmt_shape};
-use crate::interp::num::{arg, broadcast_map, f32_data, i64_data, type_of, wrapped_tensor};
+use crate::interp::num::{arg, f32_data, i64_data, type_of, wrapped_tensor};
 use crate::{numel, DType, Data, IrError, Tensor, TensorType};
 
 /// Clamp to `[min, max]`; a missing bound is unbounded. Bounds are f64 so that integer bounds of
@@ -147,8 +147,8 @@ fn zip_broadcast<T: Copy>(
     if a_shape == out && b_shape == out {
         return Ok(a.iter().zip(b).map(|(x, y)| f(*x, *y)).collect());
     }
-    let am = broadcast_map(a_shape, out)?;
-    let bm = broadcast_map(b_shape, out)?;
+    let am = crate::broadcast::index_map(a_shape, out)?;
+    let bm = crate::broadcast::index_map(b_shape, out)?;
     Ok(am.iter().zip(&bm).map(|(i, j)| f(a[*i], b[*j])).collect())
 }
 
@@ -225,7 +225,7 @@ pub fn eval_sign(x: &Tensor) -> Result<Tensor, IrError> {
 /// f64), else `0`.
 pub fn eval_threshold(t: &Threshold, x: &Tensor) -> Result<Tensor, IrError> {
     let out = infer_threshold(t, &type_of(x)).map_err(IrError::Tensor)?;
-    let map = broadcast_map(t.threshold.shape(), x.shape())?;
+    let map = crate::broadcast::index_map(t.threshold.shape(), x.shape())?;
     let y = map
         .iter()
         .enumerate()

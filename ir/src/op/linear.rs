@@ -1,7 +1,7 @@
 //! Gemm and MatMul: the dense products.
 
 use crate::infer::{accum_dtype, broadcast_shapes, broadcasts_to, fmt_shape};
-use crate::interp::num::{arg, broadcast_map, f32_data, i64_data, type_of, wrapped_tensor, Acc};
+use crate::interp::num::{arg, f32_data, i64_data, type_of, wrapped_tensor, Acc};
 use crate::{DType, IrError, Tensor, TensorType};
 
 /// ONNX Gemm: `Y = alpha · op(A) · op(B) + beta · C`, `op` transposing when asked.
@@ -190,7 +190,7 @@ pub fn eval_gemm(g: &Gemm, inputs: &[&Tensor]) -> Result<Tensor, IrError> {
     let trans_a = g.trans_a && a.rank() == 2;
     let c_map = match c {
         Some(c) if !(out.dtype.is_float() && g.beta == 0.0) => {
-            Some((c, broadcast_map(c.shape(), &out.shape)?))
+            Some((c, crate::broadcast::index_map(c.shape(), &out.shape)?))
         }
         _ => None,
     };
@@ -246,8 +246,8 @@ pub fn eval_matmul(inputs: &[&Tensor]) -> Result<Tensor, IrError> {
     let (a, b) = (arg(inputs, 0)?, arg(inputs, 1)?);
     let plan = MatMulPlan::new(a.shape(), b.shape()).map_err(IrError::Tensor)?;
     let dtype = accum_dtype(&[a.dtype(), b.dtype()]);
-    let a_map = broadcast_map(&plan.a_batch, &plan.batch)?;
-    let b_map = broadcast_map(&plan.b_batch, &plan.batch)?;
+    let a_map = crate::broadcast::index_map(&plan.a_batch, &plan.batch)?;
+    let b_map = crate::broadcast::index_map(&plan.b_batch, &plan.batch)?;
     let (m, k, n) = (plan.m, plan.k, plan.n);
     if dtype.is_int() {
         let y = batched(i64_data(a)?, i64_data(b)?, &a_map, &b_map, m, k, n);

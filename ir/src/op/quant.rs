@@ -6,12 +6,11 @@
 //! the ONNX ops. `docs/semantics.md` states every formula, the order of the float32 operations,
 //! the rounding and what happens to NaN and infinities.
 
-mod broadcast;
 mod qdq;
 mod qonnx;
 mod round;
 
-pub(crate) use broadcast::{broadcast_shape, expand};
+pub(crate) use crate::broadcast::{broadcast_shapes as broadcast_shape, expand};
 pub use qdq::{eval_dequantize_linear, eval_quantize_linear};
 pub use qonnx::{eval_bipolar_quant, eval_quant, eval_trunc};
 
