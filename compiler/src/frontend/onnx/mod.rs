@@ -204,17 +204,15 @@ fn convert_graph(mut g: GraphProto, path: &Path) -> Result<Graph, ImportError> {
         define_outputs(&mut cx, &n, out, &consumed, &mut unsupported)?;
     }
 
-    for vi in &g.output {
-        let name = vi.name.as_str();
-        if !cx.is_poisoned(name) {
-            cx.add_output(name)?;
-        }
-    }
     if !unsupported.is_empty() {
         return Err(ImportError::Unsupported {
             path: path.to_path_buf(),
             ops: unsupported,
         });
+    }
+    // Without unsupported nodes nothing is poisoned: every output is defined or an error.
+    for vi in &g.output {
+        cx.add_output(&vi.name)?;
     }
     Ok(cx.graph)
 }
