@@ -185,7 +185,7 @@ mod tests {
     fn real_file() -> Vec<u8> {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/models/snn_mlp/snn_mlp.nir"
+            "/../tests/models/snn_mlp/snn_mlp.nir"
         );
         std::fs::read(path).unwrap()
     }

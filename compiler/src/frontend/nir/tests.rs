@@ -9,7 +9,7 @@ use snnc_ir::{Graph, NodeId, Op, TensorType};
 use super::*;
 
 fn real_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/snn_mlp/snn_mlp.nir")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/models/snn_mlp/snn_mlp.nir")
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -443,7 +443,7 @@ fn read_npy_f32(path: &Path) -> (Vec<u64>, Vec<f32>) {
 /// of direct input, spikes exactly as snnTorch did on the digits test set.
 #[test]
 fn the_real_model_reproduces_snntorch_spike_counts() {
-    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models");
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/models");
     let (xs_shape, xs) = read_npy_f32(&models.join("data/digits_test_x.npy"));
     let (_, want) = read_npy_f32(&models.join("snn_mlp/ref_spike_counts.npy"));
     let g = import(&real_path()).unwrap();

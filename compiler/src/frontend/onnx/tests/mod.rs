@@ -15,7 +15,7 @@ use crate::ImportError;
 
 pub(super) fn shared(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/models")
+        .join("../tests/models")
         .join(rel)
 }
 

@@ -205,7 +205,7 @@ fn imported_models_reproduce_reference_logits() {
             "qcnn_int8/qcnn_int8.qcdq.onnx",
             "qcnn_int8/ref_logits_onnxruntime.npy",
             vec![1, 1, 8, 8],
-            0.05,
+            1e-4,
         ),
     ] {
         let g = crate::frontend::onnx::import(&shared(model)).unwrap();
