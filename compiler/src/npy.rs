@@ -108,8 +108,8 @@ mod tests {
 
     #[test]
     fn reads_shared_float32_data() {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/models/data/digits_test_x.npy");
+        let p =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/models/data/digits_test_x.npy");
         let a = read(&p).unwrap();
         assert_eq!(a.shape, vec![360, 64]);
         assert!(a.data.iter().all(|v| (0.0..=1.0).contains(v)));
@@ -117,8 +117,8 @@ mod tests {
 
     #[test]
     fn reads_int64_labels() {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/models/data/digits_test_y.npy");
+        let p =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/models/data/digits_test_y.npy");
         let a = read(&p).unwrap();
         assert_eq!(a.shape, vec![360]);
         assert!(a
