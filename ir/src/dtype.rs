@@ -21,11 +21,14 @@ pub enum DType {
     U32,
     I64,
     Bool,
+    /// Binary ±1 values (stored as −1/+1 by the interpreter). Targets pack them LSB-first along
+    /// the reduction axis into 32-bit words, bit 1 meaning −1 (DESIGN.md §4).
+    Bin,
 }
 
 impl DType {
     /// Every dtype, in the order used by the text form.
-    pub const ALL: [DType; 9] = [
+    pub const ALL: [DType; 10] = [
         DType::F32,
         DType::I8,
         DType::U8,
@@ -35,6 +38,7 @@ impl DType {
         DType::U32,
         DType::I64,
         DType::Bool,
+        DType::Bin,
     ];
 
     pub fn is_float(self) -> bool {
@@ -57,13 +61,14 @@ impl DType {
             DType::U32 => (0, u32::MAX as i64),
             DType::I64 => (i64::MIN, i64::MAX),
             DType::Bool => (0, 1),
+            DType::Bin => (-1, 1),
         })
     }
 
     /// Size of one element in bytes as stored by a target (not by the interpreter).
     pub fn size_bytes(self) -> usize {
         match self {
-            DType::I8 | DType::U8 | DType::Bool => 1,
+            DType::I8 | DType::U8 | DType::Bool | DType::Bin => 1,
             DType::I16 | DType::U16 => 2,
             DType::F32 | DType::I32 | DType::U32 => 4,
             DType::I64 => 8,
@@ -81,6 +86,7 @@ impl DType {
             DType::U32 => "u32",
             DType::I64 => "i64",
             DType::Bool => "bool",
+            DType::Bin => "bin",
         }
     }
 }

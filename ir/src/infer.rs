@@ -21,7 +21,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&TensorType>]) -> Result<Tens
 }
 
 fn infer_reason(op: &Op, inputs: &[Option<&TensorType>]) -> Result<TensorType, String> {
-    use crate::op::{conv, elementwise, linear, pool, shape};
+    use crate::op::{conv, elementwise, int, linear, pool, shape};
     let (lo, hi) = op.arity();
     if inputs.len() < lo || inputs.len() > hi {
         return Err(format!("takes {lo} to {hi} inputs, got {}", inputs.len()));
@@ -41,7 +41,12 @@ fn infer_reason(op: &Op, inputs: &[Option<&TensorType>]) -> Result<TensorType, S
             inputs.first().copied().flatten(),
             inputs.get(1).copied().flatten(),
         ),
-        Op::Relu | Op::Clip(_) | Op::Sign => Ok(req(0)?.clone()),
+        Op::Relu => {
+            let x = req(0)?;
+            no_bin(x, "maps -1 to 0")?;
+            Ok(x.clone())
+        }
+        Op::Clip(_) | Op::Sign => Ok(req(0)?.clone()),
         Op::BatchNorm(_) => {
             elementwise::infer_batchnorm(req(0)?, [req(1)?, req(2)?, req(3)?, req(4)?])
         }
@@ -68,9 +73,9 @@ fn infer_reason(op: &Op, inputs: &[Option<&TensorType>]) -> Result<TensorType, S
         }
         Op::QuantizeLinear(q) => {
             let x = req(0)?;
-            if q.out.is_float() {
+            if q.out.is_float() || q.out == DType::Bin {
                 return Err(format!(
-                    "output type must be an integer type, got {}",
+                    "output type must be an integer type other than bin, got {}",
                     q.out
                 ));
             }
@@ -120,9 +125,25 @@ fn infer_reason(op: &Op, inputs: &[Option<&TensorType>]) -> Result<TensorType, S
         Op::Delay(d) => {
             // A delay only moves values in time: the type (integers included) is unchanged.
             let x = req(0)?;
+            no_bin(x, "emits 0 before the first value arrives")?;
             neuron(x, &[("delay", &d.delay)])?;
             Ok(x.clone())
         }
+        Op::Requant(r) => int::infer_requant(r, req(0)?),
+        Op::BinThreshold(b) => int::infer_bin_threshold(b, req(0)?),
+        Op::IntLif(l) => int::infer_int_lif(l, req(0)?),
+    }
+}
+
+/// Ops whose result may be 0 cannot keep a ±1 ([`DType::Bin`]) type: the input must be
+/// converted first (Add with an `i32` zero, say).
+fn no_bin(x: &TensorType, why: &str) -> Result<(), String> {
+    if x.dtype == DType::Bin {
+        Err(format!(
+            "input 0 is bin (±1), which this op cannot keep: it {why}"
+        ))
+    } else {
+        Ok(())
     }
 }
 
@@ -233,7 +254,7 @@ pub fn fmt_shape(s: &[usize]) -> String {
 /// Bits of an integer dtype's range (`bool` counts as 1).
 fn int_bits(d: DType) -> u32 {
     match d {
-        DType::Bool => 1,
+        DType::Bool | DType::Bin => 1,
         DType::I8 | DType::U8 => 8,
         DType::I16 | DType::U16 => 16,
         DType::I32 | DType::U32 => 32,

@@ -40,7 +40,8 @@ impl Tensor {
         let (lo, hi) = dtype.int_range().ok_or_else(|| {
             IrError::Tensor(format!("from_i64 needs an integer dtype, got {dtype}"))
         })?;
-        if let Some(v) = data.iter().find(|v| **v < lo || **v > hi) {
+        let bad = |v: &&i64| **v < lo || **v > hi || (dtype == DType::Bin && **v == 0);
+        if let Some(v) = data.iter().find(bad) {
             return Err(IrError::Tensor(format!(
                 "value {v} is out of range for {dtype}"
             )));

@@ -294,6 +294,15 @@ pub(crate) fn op_tensors(op: &Op) -> Vec<(Option<&'static str>, &Tensor)> {
         ],
         Op::Integrator(i) => vec![(Some("r"), &i.r)],
         Op::Delay(d) => vec![(Some("delay"), &d.delay)],
+        Op::Requant(r) => vec![
+            (Some("multiplier"), &r.multiplier),
+            (Some("shift"), &r.shift),
+        ],
+        Op::BinThreshold(b) => vec![(Some("threshold"), &b.threshold), (Some("flip"), &b.flip)],
+        Op::IntLif(l) => crate::op::int::int_lif_params(l)
+            .into_iter()
+            .map(|(k, t)| (Some(k), t))
+            .collect(),
         Op::Input { .. }
         | Op::Output { .. }
         | Op::Gemm(_)
@@ -358,6 +367,7 @@ fn check_values(n: &Node) -> Result<(), IrError> {
             return Err(node_error(n, "attribute `epsilon` is negative"));
         }
     }
+    crate::op::int::check_attrs(&n.op).map_err(|reason| node_error(n, reason))?;
     if let Op::Clip(c) = &n.op {
         for (a, v) in [("min", c.min), ("max", c.max)] {
             if v.is_some_and(f64::is_nan) {

@@ -1,7 +1,7 @@
 //! One op's value from its input values: the table from [`Op`] to the reference semantics in
 //! each op family's file. Stateful ops are stepped by the interpreter, not here.
 
-use crate::op::{conv, elementwise as ew, linear, pool, quant, shape};
+use crate::op::{conv, elementwise as ew, int, linear, pool, quant, shape};
 use crate::{IrError, Op, Tensor};
 
 use super::num::arg;
@@ -30,13 +30,16 @@ pub(crate) fn eval_stateless(op: &Op, inputs: &[&Tensor]) -> Result<Tensor, IrEr
         Op::Trunc(t) => quant::eval_trunc(t, inputs),
         Op::QuantizeLinear(q) => quant::eval_quantize_linear(q, inputs),
         Op::DequantizeLinear(q) => quant::eval_dequantize_linear(q, inputs),
+        Op::Requant(r) => int::eval_requant(r, x()?),
+        Op::BinThreshold(b) => int::eval_bin_threshold(b, x()?),
         Op::Input { .. }
         | Op::Lif(_)
         | Op::CubaLif(_)
         | Op::If(_)
         | Op::Li(_)
         | Op::Integrator(_)
-        | Op::Delay(_) => Err(IrError::Tensor(format!(
+        | Op::Delay(_)
+        | Op::IntLif(_) => Err(IrError::Tensor(format!(
             "`{}` is not a stateless op (interpreter bug)",
             op.name()
         ))),

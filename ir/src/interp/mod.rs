@@ -9,12 +9,13 @@
 
 mod dispatch;
 pub(crate) mod num;
+mod state;
 
 use std::collections::BTreeMap;
 
 use crate::infer::fmt_shape;
-use crate::op::neuron::{new_state, StepState};
 use crate::{Graph, GraphInfo, IrError, NodeId, Op, Tensor, TensorType};
+use state::NodeState;
 
 /// Where a node reads one of its inputs from.
 #[derive(Clone, Copy, Debug)]
@@ -46,7 +47,7 @@ pub struct Interpreter<'g> {
     /// For sources of recurrent edges: their value at the previous step.
     prev: Vec<Option<Tensor>>,
     /// For stateful nodes: their state.
-    states: Vec<Option<StepState>>,
+    states: Vec<Option<NodeState>>,
 }
 
 impl<'g> Interpreter<'g> {
@@ -115,14 +116,14 @@ impl<'g> Interpreter<'g> {
         let inputs = lookup(graph.inputs(), "input")?;
         let outputs = lookup(graph.outputs(), "output")?;
         let mut values = vec![None; plan.len()];
-        let mut states: Vec<Option<StepState>> = Vec::with_capacity(plan.len());
+        let mut states: Vec<Option<NodeState>> = Vec::with_capacity(plan.len());
         for (i, p) in plan.iter().enumerate() {
             if let Op::Const(t) = p.op {
                 values[i] = Some(t.clone());
             }
             let state = if p.op.is_stateful() {
-                let s =
-                    new_state(p.op, &p.ty.shape, dt).map_err(|e| e.in_node(p.name, p.op.name()))?;
+                let s = NodeState::new(p.op, &p.ty.shape, dt)
+                    .map_err(|e| e.in_node(p.name, p.op.name()))?;
                 if s.is_none() {
                     return Err(IrError::node(p.name, p.op.name(), "has no step state"));
                 }

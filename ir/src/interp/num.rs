@@ -44,7 +44,8 @@ pub(crate) fn wrap(dtype: DType, v: i64) -> i64 {
         DType::U16 => (16, false),
         DType::I32 => (32, true),
         DType::U32 => (32, false),
-        DType::I64 | DType::F32 => return v,
+        // ±1 values are never the result of wrapping arithmetic (Add/Mul of binaries is i32).
+        DType::I64 | DType::F32 | DType::Bin => return v,
     };
     let shift = 64 - bits;
     if signed {

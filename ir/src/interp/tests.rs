@@ -1,6 +1,7 @@
 //! Interpreter tests: graphs built through the public graph API, run step by step.
 
 use super::*;
+use crate::op::neuron::new_state;
 use crate::op::{Gemm, Integrator};
 use crate::{verify, DType};
 

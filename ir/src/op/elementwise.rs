@@ -30,7 +30,7 @@ pub struct Threshold {
 pub fn binary_dtype(a: DType, b: DType) -> DType {
     if a.is_float() || b.is_float() {
         DType::F32
-    } else if a == b && a != DType::Bool {
+    } else if a == b && a != DType::Bool && a != DType::Bin {
         a
     } else {
         crate::infer::accum_dtype(&[a, b])

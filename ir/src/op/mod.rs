@@ -8,6 +8,7 @@
 pub mod conv;
 pub mod delay;
 pub mod elementwise;
+pub mod int;
 pub mod linear;
 pub mod neuron;
 pub mod pool;
@@ -17,6 +18,7 @@ pub mod shape;
 pub use conv::Conv;
 pub use delay::Delay;
 pub use elementwise::{BatchNorm, Clip, Threshold};
+pub use int::{BinThreshold, IntLif, Requant};
 pub use linear::Gemm;
 pub use neuron::{CubaLif, IfNeuron, Integrator, Li, Lif, ResetMode};
 pub use pool::{Pool, PoolKind};
@@ -86,6 +88,12 @@ pub enum Op {
     Integrator(Integrator),
     /// Per-element delay by a whole number of steps. inputs: (x).
     Delay(Delay),
+    /// Fixed-point rescale of an integer accumulator. inputs: (x).
+    Requant(Requant),
+    /// Per-channel integer threshold to ±1 (BatchNorm + sign folded). inputs: (x).
+    BinThreshold(BinThreshold),
+    /// Fixed-point LIF neurons (stateful). inputs: (current).
+    IntLif(IntLif),
 }
 
 impl Op {
@@ -119,6 +127,9 @@ impl Op {
             Op::Li(_) => "li",
             Op::Integrator(_) => "integrator",
             Op::Delay(_) => "delay",
+            Op::Requant(_) => "requant",
+            Op::BinThreshold(_) => "bin_threshold",
+            Op::IntLif(_) => "int_lif",
         }
     }
 
@@ -144,7 +155,10 @@ impl Op {
             | Op::If(_)
             | Op::Li(_)
             | Op::Integrator(_)
-            | Op::Delay(_) => (1, 1),
+            | Op::Delay(_)
+            | Op::Requant(_)
+            | Op::BinThreshold(_)
+            | Op::IntLif(_) => (1, 1),
         }
     }
 
@@ -152,12 +166,18 @@ impl Op {
     pub fn is_stateful(&self) -> bool {
         matches!(
             self,
-            Op::Lif(_) | Op::CubaLif(_) | Op::If(_) | Op::Li(_) | Op::Integrator(_) | Op::Delay(_)
+            Op::Lif(_)
+                | Op::CubaLif(_)
+                | Op::If(_)
+                | Op::Li(_)
+                | Op::Integrator(_)
+                | Op::Delay(_)
+                | Op::IntLif(_)
         )
     }
 
     /// True for the spiking neuron ops (those that emit 0/1 events).
     pub fn is_spiking(&self) -> bool {
-        matches!(self, Op::Lif(_) | Op::CubaLif(_) | Op::If(_))
+        matches!(self, Op::Lif(_) | Op::CubaLif(_) | Op::If(_) | Op::IntLif(_))
     }
 }

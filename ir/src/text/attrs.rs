@@ -12,9 +12,9 @@ use super::literal::{parse_f32, parse_f64, write_f32, write_f64};
 use super::print::write_tensor;
 use super::PrintOptions;
 use crate::op::{
-    BatchNorm, Clip, Conv, CubaLif, Delay, DequantizeLinear, Flatten, Gemm, IfNeuron, Integrator,
-    Li, Lif, Pool, PoolKind, Quant, QuantizeLinear, ResetMode, Reshape, RoundingMode, Threshold,
-    Trunc,
+    BatchNorm, BinThreshold, Clip, Conv, CubaLif, Delay, DequantizeLinear, Flatten, Gemm, IfNeuron,
+    IntLif, Integrator, Li, Lif, Pool, PoolKind, Quant, QuantizeLinear, Requant, ResetMode,
+    Reshape, RoundingMode, Threshold, Trunc,
 };
 use crate::{DType, IrError, Op, QuantParams, Tensor};
 
@@ -129,6 +129,18 @@ impl Attrs {
     pub fn usize(&mut self, key: &str) -> Result<usize, IrError> {
         let (s, pos) = self.atom(key, "a non-negative integer")?;
         parse_usize(&s, pos)
+    }
+
+    pub fn i64(&mut self, key: &str) -> Result<i64, IrError> {
+        let (s, pos) = self.atom(key, "an integer")?;
+        s.parse::<i64>()
+            .map_err(|_| error_at(pos, format!("`{key}`: `{s}` is not an integer")))
+    }
+
+    pub fn u8(&mut self, key: &str) -> Result<u8, IrError> {
+        let (s, pos) = self.atom(key, "an integer in 0..=255")?;
+        s.parse::<u8>()
+            .map_err(|_| error_at(pos, format!("`{key}`: `{s}` is not an integer in 0..=255")))
     }
 
     pub fn opt_usize(&mut self, key: &str) -> Result<Option<usize>, IrError> {
@@ -262,6 +274,11 @@ impl<'o> AttrWriter<'o> {
     }
 
     pub fn usize(&mut self, key: &str, v: usize) {
+        self.key(key);
+        let _ = write!(self.out, "{v}");
+    }
+
+    pub fn i64(&mut self, key: &str, v: i64) {
         self.key(key);
         let _ = write!(self.out, "{v}");
     }
@@ -431,6 +448,29 @@ pub(crate) fn write_op(w: &mut AttrWriter<'_>, op: &Op) {
         }
         Op::Integrator(i) => w.tensor("r", &i.r),
         Op::Delay(d) => w.tensor("delay", &d.delay),
+        Op::Requant(r) => {
+            w.tensor("multiplier", &r.multiplier);
+            w.tensor("shift", &r.shift);
+            w.i64("zero_point", r.zero_point);
+            w.usize("axis", r.axis);
+            w.word("out", r.out.name());
+            w.i64("lo", r.lo);
+            w.i64("hi", r.hi);
+        }
+        Op::BinThreshold(b) => {
+            w.tensor("threshold", &b.threshold);
+            w.tensor("flip", &b.flip);
+            w.usize("axis", b.axis);
+        }
+        Op::IntLif(l) => {
+            w.tensor("decay", &l.decay);
+            w.usize("frac_bits", usize::from(l.frac_bits));
+            w.tensor("bias", &l.bias);
+            w.tensor("threshold", &l.threshold);
+            w.tensor("v_reset", &l.v_reset);
+            w.word("reset", reset_name(l.reset));
+            w.usize("state_bits", usize::from(l.state_bits));
+        }
     }
 }
 
@@ -537,6 +577,29 @@ pub(crate) fn build_op(name: &str, a: &mut Attrs) -> Result<Option<Op>, IrError>
         "integrator" => Op::Integrator(Integrator { r: a.tensor("r")? }),
         "delay" => Op::Delay(Delay {
             delay: a.tensor("delay")?,
+        }),
+        "requant" => Op::Requant(Requant {
+            multiplier: a.tensor("multiplier")?,
+            shift: a.tensor("shift")?,
+            zero_point: a.i64("zero_point")?,
+            axis: a.usize("axis")?,
+            out: a.dtype("out")?,
+            lo: a.i64("lo")?,
+            hi: a.i64("hi")?,
+        }),
+        "bin_threshold" => Op::BinThreshold(BinThreshold {
+            threshold: a.tensor("threshold")?,
+            flip: a.tensor("flip")?,
+            axis: a.usize("axis")?,
+        }),
+        "int_lif" => Op::IntLif(IntLif {
+            decay: a.tensor("decay")?,
+            frac_bits: a.u8("frac_bits")?,
+            bias: a.tensor("bias")?,
+            threshold: a.tensor("threshold")?,
+            v_reset: a.tensor("v_reset")?,
+            reset: a.choice("reset", &RESET_MODES, reset_name)?,
+            state_bits: a.u8("state_bits")?,
         }),
         _ => return Ok(None),
     }))

@@ -16,7 +16,7 @@ use crate::{DType, IrError, Tensor};
 pub fn eval_quantize_linear(q: &QuantizeLinear, inputs: &[&Tensor]) -> Result<Tensor, IrError> {
     let (x, scale, zero_point) = split("QuantizeLinear", inputs)?;
     let (lo, hi) = match q.out.int_range() {
-        Some(range) if q.out != DType::Bool => range,
+        Some(range) if q.out != DType::Bool && q.out != DType::Bin => range,
         _ => {
             return Err(IrError::Tensor(format!(
                 "QuantizeLinear: output type {} is not an integer type",
