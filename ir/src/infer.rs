@@ -9,8 +9,10 @@
 //! - a float input anywhere makes an arithmetic result `f32`;
 //! - integer products and sums ([`accum_dtype`]) are exact and then wrap to `i32` when every
 //!   input has at most 16 bits, to `i64` otherwise;
-//! - `Add`/`Mul` of two integer tensors keep the dtype when both are equal (and not `bool`),
-//!   else [`accum_dtype`] applies; results wrap to the output dtype.
+//! - `Add`/`Mul` of two integer tensors keep the dtype when both are equal (and not `bool` or
+//!   `bin`), else [`accum_dtype`] applies; results wrap to the output dtype;
+//! - `bin` (±1) counts as a 1-bit integer, so binary products accumulate in `i32`; ops that
+//!   could produce 0 (Relu, Delay) refuse it.
 
 use crate::{DType, IrError, Op, TensorType};
 
@@ -387,5 +389,117 @@ mod tests {
             delay: Tensor::full_f32(vec![2, 1], 0.0),
         });
         assert_eq!(infer(&d, "d", &[Some(&x)]).unwrap(), t(DType::I8, &[2, 3]));
+    }
+
+    #[test]
+    fn binary_values_accumulate_in_i32() {
+        let bin = t(DType::Bin, &[2, 4]);
+        let wb = t(DType::Bin, &[4, 3]);
+        let gemm = Op::Gemm(crate::op::Gemm::default());
+        assert_eq!(
+            infer(&gemm, "g", &[Some(&bin), Some(&wb)]).unwrap(),
+            t(DType::I32, &[2, 3])
+        );
+        assert_eq!(
+            infer(&Op::MatMul, "m", &[Some(&bin), Some(&wb)]).unwrap(),
+            t(DType::I32, &[2, 3])
+        );
+        let conv = Op::Conv(crate::op::Conv {
+            stride: vec![1],
+            pads: vec![0, 0],
+            dilation: vec![1],
+            groups: 1,
+        });
+        let x = t(DType::Bin, &[1, 2, 5]);
+        let w = t(DType::Bin, &[3, 2, 3]);
+        assert_eq!(
+            infer(&conv, "c", &[Some(&x), Some(&w)]).unwrap(),
+            t(DType::I32, &[1, 3, 3])
+        );
+        for op in [Op::Add, Op::Mul] {
+            assert_eq!(
+                infer(&op, "a", &[Some(&bin), Some(&bin)]).unwrap(),
+                t(DType::I32, &[2, 4])
+            );
+        }
+        let i8x = t(DType::I8, &[2, 4]);
+        assert_eq!(
+            infer(&Op::Add, "a", &[Some(&bin), Some(&i8x)]).unwrap(),
+            t(DType::I32, &[2, 4])
+        );
+        // Ops that would produce 0 cannot keep the ±1 type.
+        let e = infer(&Op::Relu, "r", &[Some(&bin)]).unwrap_err();
+        assert_eq!(
+            reason(e),
+            "input 0 is bin (±1), which this op cannot keep: it maps -1 to 0"
+        );
+        let d = Op::Delay(Delay {
+            delay: Tensor::scalar_f32(0.0),
+        });
+        assert!(infer(&d, "d", &[Some(&bin)]).is_err());
+        assert_eq!(infer(&Op::Sign, "s", &[Some(&bin)]).unwrap(), bin);
+        let ql = Op::QuantizeLinear(QuantizeLinear {
+            axis: 0,
+            out: DType::Bin,
+        });
+        let f = t(DType::F32, &[2]);
+        let one = t(DType::F32, &[]);
+        assert!(infer(&ql, "q", &[Some(&f), Some(&one)]).is_err());
+    }
+
+    #[test]
+    fn integer_ops() {
+        use crate::op::{BinThreshold, IntLif, Requant};
+        let i64t = |shape: &[usize], v: &[i64]| {
+            Tensor::from_i64(DType::I64, shape.to_vec(), v.to_vec()).unwrap()
+        };
+        let acc = t(DType::I32, &[1, 3, 2]);
+        let rq = Op::Requant(Requant {
+            multiplier: i64t(&[3], &[1, 2, 3]),
+            shift: i64t(&[3], &[0, 1, 2]),
+            zero_point: 0,
+            axis: 1,
+            out: DType::U8,
+            lo: 0,
+            hi: 255,
+        });
+        assert_eq!(
+            infer(&rq, "rq", &[Some(&acc)]).unwrap(),
+            t(DType::U8, &[1, 3, 2])
+        );
+        let e = infer(&rq, "rq", &[Some(&t(DType::I32, &[1, 2, 3]))]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "node `rq` (requant): per-channel `multiplier` has shape [3] but input dimension 1 of [1,2,3] is 2"
+        );
+        let bt = Op::BinThreshold(BinThreshold {
+            threshold: i64t(&[], &[3]),
+            flip: i64t(&[], &[0]),
+            axis: 0,
+        });
+        assert_eq!(
+            infer(&bt, "b", &[Some(&acc)]).unwrap(),
+            t(DType::Bin, &[1, 3, 2])
+        );
+        let e = infer(&bt, "b", &[Some(&t(DType::F32, &[2]))]).unwrap_err();
+        assert_eq!(
+            reason(e),
+            "input 0 (x) must be an integer tensor, got f32[2]"
+        );
+        let lif = Op::IntLif(IntLif {
+            decay: i64t(&[2], &[200, 250]),
+            frac_bits: 8,
+            bias: i64t(&[], &[0]),
+            threshold: i64t(&[], &[64]),
+            v_reset: i64t(&[], &[0]),
+            reset: ResetMode::Subtract,
+            state_bits: 16,
+        });
+        assert_eq!(
+            infer(&lif, "l", &[Some(&acc)]).unwrap(),
+            t(DType::Bool, &[1, 3, 2])
+        );
+        let e = infer(&lif, "l", &[Some(&t(DType::I32, &[3]))]).unwrap_err();
+        assert!(reason(e).contains("`decay` has shape [2]"));
     }
 }

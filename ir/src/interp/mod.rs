@@ -290,6 +290,8 @@ pub fn run(graph: &Graph, info: &GraphInfo, inputs: &[Tensor]) -> Result<Vec<Ten
 }
 
 #[cfg(test)]
+mod int_cases;
+#[cfg(test)]
 mod onnx_cases;
 #[cfg(test)]
 mod tests;

@@ -480,3 +480,301 @@ impl IntLifState {
         &self.shape
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn i64t(shape: &[usize], v: &[i64]) -> Tensor {
+        Tensor::from_i64(DType::I64, shape.to_vec(), v.to_vec()).unwrap()
+    }
+    fn s(v: i64) -> Tensor {
+        i64t(&[], &[v])
+    }
+    fn i32t(shape: &[usize], v: &[i64]) -> Tensor {
+        Tensor::from_i64(DType::I32, shape.to_vec(), v.to_vec()).unwrap()
+    }
+    fn requant(m: Tensor, sh: Tensor, zp: i64, axis: usize, lo: i64, hi: i64) -> Requant {
+        Requant {
+            multiplier: m,
+            shift: sh,
+            zero_point: zp,
+            axis,
+            out: DType::I8,
+            lo,
+            hi,
+        }
+    }
+    fn values(t: &Tensor) -> Vec<i64> {
+        t.as_i64().unwrap().to_vec()
+    }
+
+    #[test]
+    fn requant_rounds_half_up_on_both_signs() {
+        // m = 1, s = 1: x/2 with halves toward +inf: 0.5→1, -0.5→0, 1.5→2, -1.5→-1, 1, -1.
+        let r = requant(s(1), s(1), 0, 0, -128, 127);
+        let x = i32t(&[6], &[1, -1, 3, -3, 2, -2]);
+        let y = eval_requant(&r, &x).unwrap();
+        assert_eq!(y.dtype(), DType::I8);
+        assert_eq!(values(&y), vec![1, 0, 2, -1, 1, -1]);
+        // m = 3, s = 2: 1.5→2, -1.5→-1, -2.25→-2, 2.25→2, -0.75→-1, 0.75→1.
+        let r = requant(s(3), s(2), 0, 0, -128, 127);
+        let x = i32t(&[6], &[2, -2, -3, 3, -1, 1]);
+        assert_eq!(
+            values(&eval_requant(&r, &x).unwrap()),
+            vec![2, -1, -2, 2, -1, 1]
+        );
+        // s = 0: no rounding term at all, exactly x·m.
+        let r = requant(s(5), s(0), 0, 0, -128, 127);
+        assert_eq!(
+            values(&eval_requant(&r, &i32t(&[2], &[7, -7])).unwrap()),
+            vec![35, -35]
+        );
+    }
+
+    #[test]
+    fn requant_per_channel_with_zero_point() {
+        // x [1,2,2], channels along axis 1: ch0 m=1 s=0, ch1 m=3 s=1 (×1.5); zp = 5.
+        // ch0: 10+5, -10+5; ch1: (21+1)>>1 = 11 → 16, (-21+1)>>1 = -10 → -5.
+        let r = requant(i64t(&[2], &[1, 3]), i64t(&[2], &[0, 1]), 5, 1, -128, 127);
+        let x = i32t(&[1, 2, 2], &[10, -10, 7, -7]);
+        let y = eval_requant(&r, &x).unwrap();
+        assert_eq!(y.shape(), &[1, 2, 2]);
+        assert_eq!(values(&y), vec![15, -5, 16, -5]);
+        // The channel count must match the axis.
+        let wrong_axis = Requant {
+            axis: 2,
+            ..r.clone()
+        };
+        assert!(eval_requant(&wrong_axis, &i32t(&[1, 2, 3], &[0; 6])).is_err());
+        let err = infer_requant(&r, &TensorType::new(DType::I32, vec![1, 3, 2])).unwrap_err();
+        assert!(
+            err.contains("per-channel `multiplier` has shape [2]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn requant_saturates_and_fuses_relu() {
+        let r = requant(s(1), s(0), 0, 0, -128, 127);
+        assert_eq!(
+            values(&eval_requant(&r, &i32t(&[3], &[200, -300, 127])).unwrap()),
+            vec![127, -128, 127]
+        );
+        // A fused ReLU raises lo to the zero point -3.
+        let r = requant(s(1), s(0), -3, 0, -3, 127);
+        assert_eq!(
+            values(&eval_requant(&r, &i32t(&[2], &[-10, 4])).unwrap()),
+            vec![-3, 1]
+        );
+    }
+
+    #[test]
+    fn requant_rejects_float_input_overflow_and_bad_attributes() {
+        let r = requant(s(1), s(0), 0, 0, -128, 127);
+        let f = Tensor::from_f32(vec![1], vec![1.0]).unwrap();
+        assert!(eval_requant(&r, &f).is_err());
+        let err = infer_requant(&r, &TensorType::f32(vec![1])).unwrap_err();
+        assert!(err.contains("must be an integer tensor"), "{err}");
+        // An i64 accumulator times a large multiplier does not fit i64 after the shift.
+        let big = requant(s((1 << 31) - 1), s(0), 0, 0, -128, 127);
+        let x = Tensor::from_i64(DType::I64, vec![1], vec![i64::MAX]).unwrap();
+        let err = eval_requant(&big, &x).unwrap_err().to_string();
+        assert!(err.contains("does not fit i64"), "{err}");
+        // Exact beyond 64 bits: (−2^40·(2^31−1) + 2^30) >> 31 = ⌊−2^40 + 2^9 + 0.5⌋.
+        assert_eq!(
+            requant_scale(-(1 << 40), (1 << 31) - 1, 31),
+            Some(-(1 << 40) + 512)
+        );
+        let bad = |r: Requant| check_requant(&r).unwrap_err();
+        assert!(bad(requant(s(1 << 31), s(0), 0, 0, -128, 127)).contains("multiplier"));
+        assert!(bad(requant(s(-1), s(0), 0, 0, -128, 127)).contains("multiplier"));
+        assert!(bad(requant(s(1), s(63), 0, 0, -128, 127)).contains("shift 63"));
+        assert!(bad(requant(s(1), s(0), 0, 0, 5, 4)).contains("lo <= hi"));
+        assert!(bad(requant(s(1), s(0), 0, 0, -129, 127)).contains("lo <= hi"));
+        assert!(bad(requant(s(1), s(0), -5, 0, -3, 127)).contains("zero_point"));
+        assert!(bad(requant(i64t(&[2], &[1, 1]), s(0), 0, 0, -1, 1)).contains("same shape"));
+        let m32 = Tensor::from_i64(DType::I32, vec![], vec![1]).unwrap();
+        assert!(bad(requant(m32, s(0), 0, 0, -1, 1)).contains("i64 tensor"));
+        let to_f32 = Requant {
+            out: DType::F32,
+            ..requant(s(1), s(0), 0, 0, 0, 0)
+        };
+        assert!(bad(to_f32).contains("attribute `out`"));
+        let to_bin = Requant {
+            out: DType::Bin,
+            ..requant(s(1), s(0), 0, 0, -1, 1)
+        };
+        assert!(bad(to_bin).contains("attribute `out`"));
+    }
+
+    #[test]
+    fn bin_threshold_per_channel_with_flip() {
+        // x [2,2], channels along axis 1: ch0 x ≥ 0, ch1 (flipped) x ≤ 5.
+        let b = BinThreshold {
+            threshold: i64t(&[2], &[0, 5]),
+            flip: i64t(&[2], &[0, 1]),
+            axis: 1,
+        };
+        let x = i32t(&[2, 2], &[0, 6, -1, 5]);
+        let y = eval_bin_threshold(&b, &x).unwrap();
+        assert_eq!(y.dtype(), DType::Bin);
+        assert_eq!(values(&y), vec![1, -1, -1, 1]);
+        let ty = infer_bin_threshold(&b, &TensorType::new(DType::I32, vec![2, 2])).unwrap();
+        assert_eq!(ty, TensorType::new(DType::Bin, vec![2, 2]));
+        // Scalars apply everywhere, whatever the axis.
+        let scalar = BinThreshold {
+            threshold: s(-2),
+            flip: s(0),
+            axis: 7,
+        };
+        assert_eq!(
+            values(&eval_bin_threshold(&scalar, &i32t(&[3], &[-3, -2, 9])).unwrap()),
+            vec![-1, 1, 1]
+        );
+        let bad_flip = BinThreshold {
+            flip: i64t(&[2], &[0, 2]),
+            ..b.clone()
+        };
+        assert!(check_bin_threshold(&bad_flip)
+            .unwrap_err()
+            .contains("flip 2"));
+        let f = Tensor::from_f32(vec![2], vec![0.0, 1.0]).unwrap();
+        assert!(eval_bin_threshold(&scalar, &f).is_err());
+    }
+
+    fn int_lif(decay: Tensor, frac_bits: u8, bias: Tensor, reset: ResetMode) -> IntLif {
+        IntLif {
+            decay,
+            frac_bits,
+            bias,
+            threshold: s(10),
+            v_reset: s(-2),
+            reset,
+            state_bits: 16,
+        }
+    }
+
+    fn run(st: &mut IntLifState, input: &[i64], steps: usize) -> Vec<(Vec<i64>, Vec<i64>)> {
+        let x = i32t(&[input.len()], input);
+        (0..steps)
+            .map(|_| {
+                let y = st.step(&x).unwrap();
+                assert_eq!(y.dtype(), DType::Bool);
+                (values(&y), st.membrane().to_vec())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn int_lif_decays_with_rounding_and_resets_to_value() {
+        // F = 2. Neuron 0: decay 3 (0.75), bias 0, I = 4:
+        //   v 4; (12+2)>>2 = 3 → 7; (21+2)>>2 = 5 → 9; (27+2)>>2 = 7 → 11 > 10 spike → v_reset −2;
+        //   (−6+2)>>2 = −1 → 3. (Without the rounding term step 4 would give 10: no spike.)
+        // Neuron 1: decay 2 (0.5), bias 1, I = −6:
+        //   −5; (−10+2)>>2 = −2 → −7; (−14+2)>>2 = −3 → −8; (−16+2)>>2 = −4 → −9;
+        //   (−18+2)>>2 = −4 → −9.
+        let l = int_lif(
+            i64t(&[2], &[3, 2]),
+            2,
+            i64t(&[2], &[0, 1]),
+            ResetMode::ToValue,
+        );
+        let mut st = IntLifState::new(&l, &[2]).unwrap();
+        let trace = run(&mut st, &[4, -6], 5);
+        let spikes: Vec<Vec<i64>> = trace.iter().map(|t| t.0.clone()).collect();
+        let v: Vec<Vec<i64>> = trace.iter().map(|t| t.1.clone()).collect();
+        assert_eq!(
+            spikes,
+            vec![vec![0, 0], vec![0, 0], vec![0, 0], vec![1, 0], vec![0, 0]]
+        );
+        assert_eq!(
+            v,
+            vec![
+                vec![4, -5],
+                vec![7, -7],
+                vec![9, -8],
+                vec![-2, -9],
+                vec![3, -9]
+            ]
+        );
+        st.reset();
+        assert_eq!(st.membrane(), &[0, 0]);
+        assert_eq!(run(&mut st, &[4, -6], 5), trace);
+    }
+
+    #[test]
+    fn int_lif_subtract_reset_and_saturation() {
+        // F = 0 (no rounding term), decay 1, state_bits 4: v in [−8, 7], threshold 5, subtract.
+        // Neuron 0, I = 3: 3; 6 spike → 1; 4; 7 spike → 2; 5 (not > 5); 8 → sat 7 spike → 2.
+        // Neuron 1, I = −20: −20 → sat −8, stays −8.
+        let l = IntLif {
+            decay: s(1),
+            frac_bits: 0,
+            bias: s(0),
+            threshold: s(5),
+            v_reset: s(0),
+            reset: ResetMode::Subtract,
+            state_bits: 4,
+        };
+        let mut st = IntLifState::new(&l, &[2]).unwrap();
+        let trace = run(&mut st, &[3, -20], 6);
+        let s0: Vec<i64> = trace.iter().map(|t| t.0[0]).collect();
+        let v0: Vec<i64> = trace.iter().map(|t| t.1[0]).collect();
+        let v1: Vec<i64> = trace.iter().map(|t| t.1[1]).collect();
+        assert_eq!(s0, vec![0, 1, 0, 1, 0, 1]);
+        assert_eq!(v0, vec![3, 1, 4, 2, 5, 2]);
+        assert_eq!(v1, vec![-8; 6]);
+        // A large input saturates at +7 before the spike test: 7 > 5, v ← 2.
+        let mut st = IntLifState::new(&l, &[1]).unwrap();
+        assert_eq!(run(&mut st, &[1000], 1), vec![(vec![1], vec![2])]);
+    }
+
+    #[test]
+    fn int_lif_checks() {
+        let l = int_lif(s(3), 2, s(0), ResetMode::ToValue);
+        let ty = infer_int_lif(&l, &TensorType::new(DType::I16, vec![2, 3])).unwrap();
+        assert_eq!(ty, TensorType::new(DType::Bool, vec![2, 3]));
+        assert!(infer_int_lif(&l, &TensorType::f32(vec![2])).is_err());
+        let wide = IntLif {
+            decay: i64t(&[4], &[1, 2, 3, 4]),
+            ..l.clone()
+        };
+        let err = infer_int_lif(&wide, &TensorType::new(DType::I32, vec![3])).unwrap_err();
+        assert!(err.contains("`decay` has shape [4]"), "{err}");
+        assert!(IntLifState::new(&wide, &[3]).is_err());
+        let bad = |l: IntLif| check_int_lif(&l).unwrap_err();
+        assert!(bad(IntLif {
+            frac_bits: 31,
+            ..l.clone()
+        })
+        .contains("frac_bits 31"));
+        assert!(bad(IntLif {
+            state_bits: 1,
+            ..l.clone()
+        })
+        .contains("state_bits 1"));
+        assert!(bad(IntLif {
+            state_bits: 33,
+            ..l.clone()
+        })
+        .contains("state_bits 33"));
+        assert!(bad(IntLif {
+            v_reset: s(200),
+            state_bits: 8,
+            ..l.clone()
+        })
+        .contains("v_reset 200"));
+        let f = Tensor::scalar_f32(1.0);
+        assert!(bad(IntLif {
+            bias: f,
+            ..l.clone()
+        })
+        .contains("`bias` must be an i64 tensor"));
+        let mut st = IntLifState::new(&l, &[2]).unwrap();
+        assert!(st.step(&i32t(&[3], &[1, 2, 3])).is_err());
+        assert!(st
+            .step(&Tensor::from_f32(vec![2], vec![1.0, 2.0]).unwrap())
+            .is_err());
+    }
+}

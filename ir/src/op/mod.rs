@@ -178,6 +178,9 @@ impl Op {
 
     /// True for the spiking neuron ops (those that emit 0/1 events).
     pub fn is_spiking(&self) -> bool {
-        matches!(self, Op::Lif(_) | Op::CubaLif(_) | Op::If(_) | Op::IntLif(_))
+        matches!(
+            self,
+            Op::Lif(_) | Op::CubaLif(_) | Op::If(_) | Op::IntLif(_)
+        )
     }
 }

@@ -386,7 +386,8 @@ impl<'a> Parser<'a> {
                         let x = s
                             .parse::<i64>()
                             .map_err(|_| e.error(format!("`{s}` is not an integer")))?;
-                        if x < lo || x > hi {
+                        // Bin holds only ±1: 0 lies inside its range but is not a value.
+                        if x < lo || x > hi || (dtype == DType::Bin && x == 0) {
                             return Err(e.error(format!("{x} is out of range for {dtype}")));
                         }
                         v.push(x);

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use super::attrs::{POOL_KINDS, RESET_MODES, ROUNDING_MODES};
 use super::{parse, print, PrintOptions};
 use crate::op::{
-    BatchNorm, Clip, Conv, CubaLif, Delay, DequantizeLinear, Flatten, Gemm, IfNeuron, Integrator,
-    Li, Lif, Pool, PoolKind, Quant, QuantizeLinear, ResetMode, Reshape, RoundingMode, Threshold,
-    Trunc,
+    BatchNorm, BinThreshold, Clip, Conv, CubaLif, Delay, DequantizeLinear, Flatten, Gemm, IfNeuron,
+    IntLif, Integrator, Li, Lif, Pool, PoolKind, Quant, QuantizeLinear, Requant, ResetMode,
+    Reshape, RoundingMode, Threshold, Trunc,
 };
 use crate::verify::op_tensors;
 use crate::{DType, Data, Graph, IrError, NodeId, Op, QuantParams, Tensor, TensorType};
@@ -374,6 +374,59 @@ fn every_op_graph() -> Graph {
         &[(delay, false)],
         ty(&[4, 2]),
     );
+    // The integer ops: per-channel and scalar tensors, every reset mode, a bin constant.
+    let i64t = |shape: &[usize], v: &[i64]| {
+        Tensor::from_i64(DType::I64, shape.to_vec(), v.to_vec()).unwrap()
+    };
+    let ity = |dtype: DType| Some(TensorType::new(dtype, vec![1, 2]));
+    g.add_const(
+        "bin",
+        Tensor::from_i64(DType::Bin, vec![3], vec![1, -1, 1]).unwrap(),
+    );
+    let rq = node(
+        &mut g,
+        "rq",
+        Op::Requant(Requant {
+            multiplier: i64t(&[2], &[1 << 30, 3]),
+            shift: i64t(&[2], &[31, 0]),
+            zero_point: -3,
+            axis: 1,
+            out: DType::I8,
+            lo: -3,
+            hi: 127,
+        }),
+        &[(gemm, false)],
+        ity(DType::I8),
+    );
+    let bt = node(
+        &mut g,
+        "bt",
+        Op::BinThreshold(BinThreshold {
+            threshold: i64t(&[], &[-5]),
+            flip: i64t(&[], &[1]),
+            axis: 0,
+        }),
+        &[(rq, false)],
+        ity(DType::Bin),
+    );
+    let mut ilif = bt;
+    for (i, reset) in RESET_MODES.iter().enumerate() {
+        ilif = node(
+            &mut g,
+            &format!("int_lif{i}"),
+            Op::IntLif(IntLif {
+                decay: i64t(&[2], &[192, 256]),
+                frac_bits: 8,
+                bias: i64t(&[], &[-1]),
+                threshold: i64t(&[1, 2], &[100, i64::MAX]),
+                v_reset: i64t(&[], &[0]),
+                reset: *reset,
+                state_bits: 16 + i as u8,
+            }),
+            &[(ilif, false)],
+            ity(DType::Bool),
+        );
+    }
     node(
         &mut g,
         "unused",
@@ -492,6 +545,9 @@ fn every_op_round_trips() {
         "li",
         "integrator",
         "delay",
+        "requant",
+        "bin_threshold",
+        "int_lif",
         "input",
         "output",
         "const",
@@ -516,6 +572,17 @@ fn every_op_round_trips() {
     assert!(text.contains("reset = subtract"), "{text}");
     assert!(text.contains("rounding = away_from_zero"), "{text}");
     assert!(text.contains("kind = sum"), "{text}");
+    assert!(text.contains(
+        "= requant(n10) {multiplier = i64[2] [1073741824, 3], shift = i64[2] [31, 0], zero_point = -3, axis = 1, out = i8, lo = -3, hi = 127} \"rq\" : i8[1,2]\n"
+    ), "{text}");
+    assert!(
+        text.contains("{threshold = i64[] [-5], flip = i64[] [1], axis = 0} \"bt\" : bin[1,2]\n"),
+        "{text}"
+    );
+    assert!(text.contains(
+        "{decay = i64[2] [192, 256], frac_bits = 8, bias = i64[] [-1], threshold = i64[1,2] [100, 9223372036854775807], v_reset = i64[] [0], reset = subtract, state_bits = 17} \"int_lif1\" : bool[1,2]\n"
+    ), "{text}");
+    assert!(text.contains("\"bin\" : bin[3] = [1, -1, 1]"), "{text}");
 }
 
 #[test]
@@ -793,6 +860,21 @@ fn parse_errors_report_line_and_column() {
         (l, c, r.as_str()),
         (2, 22, "`alpha`: `true` is not a float")
     );
+
+    let lif = "n0 = int_lif {decay = i64[] [3], frac_bits = 300, bias = i64[] [0], threshold = i64[] [9], v_reset = i64[] [0], reset = to_value, state_bits = 16} \"l\"";
+    let (l, c, r) = parse_err(&format!("graph \"g\" {{\n  {lif}\n}}"));
+    assert_eq!(
+        (l, c, r.as_str()),
+        (2, 36, "`frac_bits`: `300` is not an integer in 0..=255")
+    );
+    let rq = "n0 = requant {multiplier = i64[] [3], shift = i64[] [1], zero_point = 0.5, axis = 0, out = i8, lo = -128, hi = 127} \"r\"";
+    let (l, c, r) = parse_err(&format!("graph \"g\" {{\n  {rq}\n}}"));
+    assert_eq!(
+        (l, c, r.as_str()),
+        (2, 60, "`zero_point`: `0.5` is not an integer")
+    );
+    let (l, c, r) = parse_err("graph \"g\" {\n  n0 = const \"b\" : bin[2] = [1, 0]\n}");
+    assert_eq!((l, c, r.as_str()), (2, 33, "0 is out of range for bin"));
 
     let (l, c, r) = parse_err("graph \"g\" {\n  n0 = gemm {alpha = 1.0} \"g\"\n}");
     assert_eq!((l, c, r.as_str()), (2, 8, "gemm needs attribute `beta`"));
