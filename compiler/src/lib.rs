@@ -7,6 +7,8 @@ pub mod inspect;
 pub mod load;
 pub mod npy;
 pub mod output;
+pub mod passes;
+pub mod report;
 pub mod sim;
 
 pub use error::{CliError, ImportError};

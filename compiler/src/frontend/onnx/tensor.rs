@@ -161,7 +161,9 @@ fn from_raw(elem: Elem, shape: Vec<usize>, raw: &[u8]) -> Result<Tensor, String>
                     .chunks_exact(8)
                     .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
                     .collect(),
-                DType::F32 => return Err("internal: f32 stored as an integer type".into()),
+                DType::F32 | DType::Bin => {
+                    return Err(format!("internal: {d} is not an ONNX integer storage type"))
+                }
             };
             ints(d, v)
         }
