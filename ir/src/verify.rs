@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::text::type_to_string;
-use crate::{infer, Graph, IrError, Node, NodeId, Op, Tensor};
+use crate::{infer, DType, Graph, IrError, Node, NodeId, Op, Tensor};
 
 /// What verification proved, handed to every consumer that needs a verified graph.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,7 +83,15 @@ fn check_operands(g: &Graph, id: NodeId) -> Result<(), IrError> {
     let ops = g.operands(id);
     let (lo, hi) = n.op.arity();
     let mut prev: Option<usize> = None;
-    for (i, (_, e)) in ops.iter().enumerate() {
+    for (i, (src, e)) in ops.iter().enumerate() {
+        let src_bin = g.get(*src).and_then(|s| s.ty.as_ref()).map(|t| t.dtype) == Some(DType::Bin);
+        if e.recurrent && src_bin {
+            // A recurrent edge delivers zeros at t = 0, and ±1 values have no zero.
+            return Err(node_error(
+                n,
+                format!("recurrent input slot {} carries bin (±1) values, which have no zero for the first step", e.slot),
+            ));
+        }
         if hi == 0 {
             return Err(node_error(
                 n,
@@ -794,5 +802,34 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(err(&g), "node `fc` (gemm): has no type");
         }
+    }
+}
+
+#[cfg(test)]
+mod bin_recurrence_tests {
+    use crate::op::BinThreshold;
+    use crate::{verify, DType, Graph, Op, Tensor, TensorType};
+
+    #[test]
+    fn recurrent_bin_edges_are_rejected() {
+        let mut g = Graph::new("g");
+        let x = g.add_input("x", TensorType::new(DType::I32, vec![2]));
+        let sum = g.add_node_untyped("sum", Op::Add);
+        let th = g.add_node_untyped(
+            "th",
+            Op::BinThreshold(BinThreshold {
+                threshold: Tensor::from_i64(DType::I64, vec![], vec![0]).unwrap(),
+                flip: Tensor::from_i64(DType::I64, vec![], vec![0]).unwrap(),
+                axis: 0,
+            }),
+        );
+        let out = g.add_node_untyped("y", Op::Output { index: 0 });
+        g.connect(x, sum, 0, false).unwrap();
+        g.connect(th, sum, 1, true).unwrap();
+        g.connect(sum, th, 0, false).unwrap();
+        g.connect(th, out, 0, false).unwrap();
+        g.infer_types().unwrap();
+        let e = verify(&g).unwrap_err().to_string();
+        assert!(e.contains("`sum`") && e.contains("bin"), "{e}");
     }
 }
