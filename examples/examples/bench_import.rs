@@ -1,10 +1,13 @@
-//! Benchmark: import + verify of a synthetic float ONNX model (default 25 M parameters).
+//! Benchmark: import + verify of a synthetic float ONNX model (default 25 M parameters), and
+//! optionally a pass pipeline on it.
 //!
-//! `cargo run --release -p snnc-examples --example bench_import [-- PARAMS]`
+//! `cargo run --release -p snnc-examples --example bench_import [-- PARAMS [PASSES]]`
 //!
 //! Writes an MLP of Gemm + Relu layers with `PARAMS` float parameters to `target/bench/`, then
 //! imports and verifies it in a fresh child process (so the generator's memory does not count) and
-//! reports wall time and peak resident memory (VmHWM) against the model's size. Repeats 3 times.
+//! reports wall time and peak resident memory (VmHWM) against the model's size. With `PASSES`
+//! (e.g. `canonicalize,quantize=int8`), the child then runs that pipeline with 8 seeded random
+//! calibration samples and reports its time and the peak memory of the whole run. Repeats 3 times.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -122,31 +125,65 @@ fn peak_rss() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-fn measure(path: &Path) {
+fn measure(path: &Path, passes: Option<&str>) {
     let before = peak_rss();
     let t = Instant::now();
-    match snnc_compiler::load::load(path) {
-        Ok(m) => {
-            let secs = t.elapsed().as_secs_f64();
-            println!("{secs} {} {before} {}", peak_rss(), m.graph.len());
-        }
+    let mut m = match snnc_compiler::load::load(path) {
+        Ok(m) => m,
         Err(e) => {
             eprintln!("error: {e}");
             std::process::exit(1);
         }
+    };
+    let secs = t.elapsed().as_secs_f64();
+    let import_peak = peak_rss();
+    let mut pipeline_secs = 0.0;
+    if let Some(spec) = passes {
+        let width = m.graph.ty(m.graph.inputs()[0]).numel();
+        let mut rng = 7u64;
+        let data = (0..8 * width)
+            .map(|_| {
+                rng = rng
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (rng >> 40) as f32 / (1u64 << 24) as f32
+            })
+            .collect();
+        let calib = snnc_compiler::npy::Array {
+            shape: vec![8, width],
+            data,
+        };
+        let ctx = snnc_compiler::passes::PassContext {
+            calib: Some(&calib),
+            ..Default::default()
+        };
+        let t = Instant::now();
+        let run = snnc_compiler::passes::parse_pipeline(spec)
+            .and_then(|steps| snnc_compiler::passes::run_pipeline(&mut m.graph, &steps, &ctx));
+        if let Err(e) = run {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        pipeline_secs = t.elapsed().as_secs_f64();
     }
+    println!(
+        "{secs} {import_peak} {before} {} {pipeline_secs} {}",
+        m.graph.len(),
+        peak_rss()
+    );
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--measure") {
-        measure(Path::new(&args[2]));
+        measure(Path::new(&args[2]), args.get(3).map(String::as_str));
         return;
     }
     let params: usize = args
         .get(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(25_000_000);
+    let passes = args.get(2);
     let dir = PathBuf::from("target/bench");
     std::fs::create_dir_all(&dir).expect("create target/bench");
     let path = dir.join(format!("mlp_{params}.onnx"));
@@ -158,16 +195,18 @@ fn main() {
         size as f64 / 1e6
     );
     for run in 1..=3 {
-        let out = Command::new(&args[0])
-            .args(["--measure", &path.to_string_lossy()])
-            .output()
-            .expect("run child");
+        let mut child = Command::new(&args[0]);
+        child.args(["--measure", &path.to_string_lossy()]);
+        if let Some(p) = passes {
+            child.arg(p);
+        }
+        let out = child.output().expect("run child");
         let text = String::from_utf8_lossy(&out.stdout);
         let f: Vec<f64> = text
             .split_whitespace()
             .filter_map(|v| v.parse().ok())
             .collect();
-        if !out.status.success() || f.len() < 3 {
+        if !out.status.success() || f.len() < 6 {
             eprintln!("run {run} failed: {}", String::from_utf8_lossy(&out.stderr));
             std::process::exit(1);
         }
@@ -178,5 +217,13 @@ fn main() {
             f[1] / size as f64,
             f[2] / 1e6
         );
+        if let Some(p) = passes {
+            println!(
+                "       passes `{p}`: {:.3} s, peak RSS of import + passes {:.1} MB ({:.2}x the model file)",
+                f[4],
+                f[5] / 1e6,
+                f[5] / size as f64
+            );
+        }
     }
 }
