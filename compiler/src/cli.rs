@@ -7,8 +7,17 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::error::CliError;
 use crate::load::{self, Model};
+use crate::passes::PassReport;
 use crate::sim::{self, BatchInput, Encoding, Reduce, SimOptions};
 use crate::{inspect, npy, output};
+
+pub mod passes_list;
+pub mod pipeline;
+pub mod report_cmd;
+pub mod target;
+
+pub use pipeline::PassOptions;
+pub use target::Target;
 
 /// snnc: compile spiking, binary and quantized neural networks for neuromorphic and ARM targets.
 ///
@@ -32,10 +41,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Compile a model; today `--emit ir` writes the verified IR in its text form.
+    /// Compile a model: run the pass pipeline, then emit; today `--emit ir` writes the verified
+    /// IR in its text form. A short report of every pass goes to standard error.
     Compile {
         /// The model file (.onnx, .nir or IR text).
         model: PathBuf,
+        #[command(flatten)]
+        passes: PassOptions,
+        /// Step length in seconds, for passes that reason about neuron dynamics.
+        #[arg(long, value_name = "DT", default_value_t = 1e-4)]
+        dt: f32,
+        /// Time steps, for passes that simulate (ANN-to-SNN threshold balancing).
+        #[arg(long, value_name = "T", default_value_t = 1)]
+        steps: usize,
+        /// Also write the pass reports and the `snnc report` of the result as JSON.
+        #[arg(long, value_name = "FILE.json")]
+        report: Option<PathBuf>,
         /// What to produce.
         #[arg(long, value_enum, default_value_t = Emit::Ir)]
         emit: Emit,
@@ -54,6 +75,8 @@ pub enum Command {
     Sim {
         /// The model file (.onnx, .nir or IR text).
         model: PathBuf,
+        #[command(flatten)]
+        passes: PassOptions,
         /// Input array(s) (.npy), one per model input, in the model's input order.
         #[arg(short, long, required = true, value_name = "X.npy")]
         input: Vec<PathBuf>,
@@ -80,6 +103,25 @@ pub enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// List every pass with its summary and arguments, and each target's default pipeline.
+    Passes,
+    /// Per layer and in total: parameters, bits, memory, MACs (ACs for spiking layers),
+    /// sparsity and ACE (PokeBNN's arithmetic computation effort), after optional passes.
+    Report {
+        /// The model file (.onnx, .nir or IR text).
+        model: PathBuf,
+        #[command(flatten)]
+        passes: PassOptions,
+        /// Step length in seconds (passes, spike-rate measurement).
+        #[arg(long, value_name = "DT", default_value_t = 1e-4)]
+        dt: f32,
+        /// Time steps: measuring spike rates with --calib on a stateful model needs it.
+        #[arg(long, value_name = "T")]
+        steps: Option<usize>,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Artifacts `snnc compile` can emit.
@@ -95,12 +137,27 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
         Command::Inspect { model, json } => cmd_inspect(&model, json, out),
         Command::Compile {
             model,
+            passes,
+            dt,
+            steps,
+            report,
             emit: Emit::Ir,
             output,
             elide_consts,
-        } => cmd_compile_ir(&model, &output, elide_consts, out),
+        } => {
+            check_dt(dt)?;
+            let c = CompileArgs {
+                passes,
+                dt,
+                steps,
+                report,
+                elide: elide_consts,
+            };
+            cmd_compile_ir(&model, &output, &c, out)
+        }
         Command::Sim {
             model,
+            passes,
             input,
             output,
             steps,
@@ -110,7 +167,9 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
             seed,
             threads,
         } => {
-            let m = load::load(&model)?;
+            check_dt(dt)?;
+            let p = pipeline::prepare(&model, &passes, dt, steps.unwrap_or(1))?;
+            let m = p.model;
             let stateful = m.info.stateful;
             let steps = match steps {
                 Some(t) => t,
@@ -122,11 +181,6 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
                 }
                 None => 1,
             };
-            if !(dt.is_finite() && dt > 0.0) {
-                return Err(CliError::Usage(format!(
-                    "--dt must be a positive number, got {dt}"
-                )));
-            }
             if stateful {
                 for id in &m.info.order {
                     let node = m.graph.node(*id);
@@ -149,6 +203,30 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
             };
             cmd_sim(&model, &m, &input, &output, &opts)
         }
+        Command::Passes => out
+            .write_all(passes_list::render(crate::passes::registry()).as_bytes())
+            .map_err(|e| CliError::io(Path::new("<stdout>"), e)),
+        Command::Report {
+            model,
+            passes,
+            dt,
+            steps,
+            json,
+        } => {
+            check_dt(dt)?;
+            let ro = report_cmd::ReportOptions { dt, steps, json };
+            report_cmd::run(&model, &passes, &ro, out)
+        }
+    }
+}
+
+fn check_dt(dt: f32) -> Result<(), CliError> {
+    if dt.is_finite() && dt > 0.0 {
+        Ok(())
+    } else {
+        Err(CliError::Usage(format!(
+            "--dt must be a positive number, got {dt}"
+        )))
     }
 }
 
@@ -165,23 +243,63 @@ fn cmd_inspect(model: &Path, json: bool, out: &mut dyn std::io::Write) -> Result
         .map_err(|e| CliError::io(Path::new("<stdout>"), e))
 }
 
+/// What `compile` needs besides the model and the output path.
+struct CompileArgs {
+    passes: PassOptions,
+    dt: f32,
+    steps: usize,
+    report: Option<PathBuf>,
+    elide: Option<usize>,
+}
+
+/// The `--report` file of `compile`: what ran and what the result costs.
+#[derive(serde::Serialize)]
+struct CompileReport<'a> {
+    model: String,
+    target: &'static str,
+    passes: &'a str,
+    pass_reports: &'a [PassReport],
+    report: crate::report::Report,
+}
+
 fn cmd_compile_ir(
     model: &Path,
     dest: &Path,
-    elide: Option<usize>,
+    c: &CompileArgs,
     out: &mut dyn std::io::Write,
 ) -> Result<(), CliError> {
-    let m = load::load(model)?;
+    let p = pipeline::prepare(model, &c.passes, c.dt, c.steps)?;
+    let m = &p.model;
+    eprint!("{}", pipeline::render_reports(&p.reports));
     let opts = snnc_ir::text::PrintOptions {
-        elide_consts_over: elide,
+        elide_consts_over: c.elide,
     };
     let text = snnc_ir::text::print(&m.graph, &opts);
+    let mut files = Vec::new();
+    if let Some(path) = &c.report {
+        let report = CompileReport {
+            model: model.display().to_string(),
+            target: c.passes.target.name(),
+            passes: &p.spec,
+            pass_reports: &p.reports,
+            report: crate::report::build(&m.graph, &m.info).map_err(|e| CliError::Sim {
+                path: model.to_path_buf(),
+                source: e,
+            })?,
+        };
+        let json = serde_json::to_string_pretty(&report)
+            .map_err(|e| CliError::Usage(e.to_string()))?
+            + "\n";
+        files.push((path.clone(), json.into_bytes()));
+    }
     if dest == Path::new("-") {
+        output::write_all_atomic(&files)?;
         return out
             .write_all(text.as_bytes())
             .map_err(|e| CliError::io(Path::new("<stdout>"), e));
     }
-    output::write_atomic(dest, text.as_bytes())
+    files.insert(0, (dest.to_path_buf(), text.into_bytes()));
+    output::write_all_atomic(&files)
 }
 
 fn cmd_sim(
