@@ -169,6 +169,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
         } => {
             check_dt(dt)?;
             let p = pipeline::prepare(&model, &passes, dt, steps.unwrap_or(1))?;
+            p.warn_unused_calib(&passes);
             let m = p.model;
             let stateful = m.info.stateful;
             let steps = match steps {
@@ -269,6 +270,7 @@ fn cmd_compile_ir(
     out: &mut dyn std::io::Write,
 ) -> Result<(), CliError> {
     let p = pipeline::prepare(model, &c.passes, c.dt, c.steps)?;
+    p.warn_unused_calib(&c.passes);
     let m = &p.model;
     eprint!("{}", pipeline::render_reports(&p.reports));
     let opts = snnc_ir::text::PrintOptions {

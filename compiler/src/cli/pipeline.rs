@@ -55,9 +55,6 @@ pub fn prepare(
         Some(p) => Some(read_calib(p, &model.graph, &spec)?),
         None => None,
     };
-    if calib.is_some() && pipeline.is_empty() {
-        eprintln!("warning: --calib is not used: no passes run");
-    }
     let ctx = PassContext {
         calib: calib.as_ref(),
         dt,
@@ -73,6 +70,18 @@ pub fn prepare(
         reports,
         spec,
     })
+}
+
+impl Prepared {
+    /// Warn when `--calib` was given to a command that only uses it for passes, but none ran.
+    pub fn warn_unused_calib(&self, opts: &PassOptions) {
+        if let (Some(c), true) = (&opts.calib, self.reports.is_empty()) {
+            eprintln!(
+                "warning: {}: --calib is not used: no passes run",
+                c.display()
+            );
+        }
+    }
 }
 
 /// A pass failure as one line: calibration problems name the calibration file, everything else

@@ -1,8 +1,11 @@
 //! How many bits a value really needs: its element type, or the bit width of the quantizer that
 //! produced it. A weight stored as f32 behind a QONNX `Quant` of bit width 4 is a 4-bit weight;
-//! an i8 constant behind `DequantizeLinear` is an 8-bit one; spikes and ±1 values are 1-bit.
+//! an i8 constant behind `DequantizeLinear` is an 8-bit one; spikes and ±1 values are 1-bit, and
+//! so is a float constant whose values are all `±s` (a folded `BipolarQuant`).
 
 use snnc_ir::{DType, Graph, NodeId, Op};
+
+use crate::passes::canonical::util::is_binary_valued;
 
 /// Bits per element a target stores for `d`: f32 32, i8/u8 8, i16/u16 16, i32/u32 32, i64 64,
 /// bool and bin 1.
@@ -60,6 +63,7 @@ fn own_bits(g: &Graph, id: NodeId) -> u32 {
         Op::Requant(r) => dtype_bits(r.out),
         Op::Quant(_) => const_scalar(g, id, 3).unwrap_or(ty_bits),
         Op::Trunc(_) => const_scalar(g, id, 4).unwrap_or(ty_bits),
+        Op::Const(t) if is_binary_valued(t) => 1,
         _ => ty_bits,
     }
 }
@@ -109,6 +113,9 @@ mod tests {
         assert_eq!(value_bits(&g, bq), 1);
         let bin = Tensor::from_i64(DType::Bin, vec![2], vec![-1, 1]).unwrap();
         let c = g.add_const("bin", bin);
+        assert_eq!(value_bits(&g, c), 1);
+        let pm = Tensor::from_f32(vec![3], vec![0.5, -0.5, 0.5]).unwrap();
+        let c = g.add_const("pm", pm);
         assert_eq!(value_bits(&g, c), 1);
     }
 

@@ -123,3 +123,26 @@ fn sparsity_counts_zero_weights() {
     assert!(table.contains("50.0%"), "{table}");
     assert!(table.lines().any(|l| l.starts_with("total")), "{table}");
 }
+
+#[test]
+fn canonicalize_keeps_every_count() {
+    use crate::passes::{parse_pipeline, run_pipeline, PassContext};
+    for rel in [
+        "ann_mlp/ann_mlp.onnx",
+        "bnn_mlp/bnn_mlp.qonnx.onnx",
+        "qcnn_int8/qcnn_int8.qcdq.onnx",
+        "snn_mlp/snn_mlp.nir",
+    ] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/models")
+            .join(rel);
+        let mut m = load(&path).unwrap();
+        let before = build(&m.graph, &m.info).unwrap();
+        let steps = parse_pipeline("canonicalize").unwrap();
+        run_pipeline(&mut m.graph, &steps, &PassContext::default()).unwrap();
+        let info = snnc_ir::verify(&m.graph).unwrap();
+        let after = build(&m.graph, &info).unwrap();
+        assert_eq!(before.total, after.total, "{rel}");
+        assert_eq!(before.layers.len(), after.layers.len(), "{rel}");
+    }
+}

@@ -12,7 +12,7 @@
 
 use snnc_ir::{Graph, NodeId, Op, Tensor};
 
-use super::util::{const_operand, retype, unique_name};
+use super::util::{const_operand, is_binary_valued, retype, unique_name};
 use crate::passes::{PassArgs, PassContext, PassError, PassInfo, PassReport};
 
 pub const NAME: &str = "fold-bn";
@@ -89,7 +89,7 @@ fn plan(g: &Graph, bn: NodeId) -> Result<Fold, String> {
     }
     let (a, shift) = bn_affine(g, bn, b.epsilon)?;
     let w = float_const(g, layer, 1, "weight")?;
-    if is_binary(w) {
+    if is_binary_valued(w) {
         return Err(format!(
             "the weights of `{lname}` are binary (±s); scaling them would make them non-binary"
         ));
@@ -151,15 +151,6 @@ fn bn_affine(g: &Graph, bn: NodeId, eps: f32) -> Result<(Vec<f64>, Vec<f64>), St
         .map(|c| beta[c] as f64 - a[c] * mean[c] as f64)
         .collect();
     Ok((a, shift))
-}
-
-/// True for weights that are all `±s` for one `s > 0`.
-fn is_binary(w: &Tensor) -> bool {
-    let v = w.as_f32().unwrap_or(&[]);
-    match v.first() {
-        Some(first) if *first != 0.0 => v.iter().all(|x| x.abs() == first.abs()),
-        _ => false,
-    }
 }
 
 /// `w` with every weight of output channel `c` multiplied by `a[c]`.

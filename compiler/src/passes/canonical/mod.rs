@@ -12,7 +12,9 @@ pub mod dce;
 pub mod eval;
 pub mod fold_bn;
 pub mod reshape_cleanup;
-mod util;
+pub(crate) mod util;
 
+#[cfg(test)]
+mod model_tests;
 #[cfg(test)]
 mod testutil;

@@ -50,6 +50,16 @@ pub(crate) fn replace_by_const(g: &mut Graph, id: NodeId, t: Tensor) -> NodeId {
     c
 }
 
+/// True for a float tensor whose values are all `±s` for one `s > 0`: binary weights with a
+/// scale, as a folded QONNX `BipolarQuant` leaves them.
+pub(crate) fn is_binary_valued(t: &Tensor) -> bool {
+    let v = t.as_f32().unwrap_or(&[]);
+    match v.first() {
+        Some(first) if *first != 0.0 => v.iter().all(|x| x.abs() == first.abs()),
+        _ => false,
+    }
+}
+
 /// Recompute every node's type after a rewrite changed what flows into it.
 pub(crate) fn retype(g: &mut Graph, pass: &str) -> Result<(), PassError> {
     g.infer_types().map_err(|e| PassError::ir(pass, e))
@@ -58,6 +68,18 @@ pub(crate) fn retype(g: &mut Graph, pass: &str) -> Result<(), PassError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_values() {
+        let t = |v: Vec<f32>| Tensor::from_f32(vec![v.len()], v).unwrap();
+        assert!(is_binary_valued(&t(vec![0.1, -0.1, 0.1])));
+        assert!(!is_binary_valued(&t(vec![0.1, -0.2])));
+        assert!(!is_binary_valued(&t(vec![0.0, 0.0])));
+        assert!(!is_binary_valued(&Tensor::zeros(
+            snnc_ir::DType::I8,
+            vec![2]
+        )));
+    }
 
     #[test]
     fn unique_names_count_up() {

@@ -1,0 +1,46 @@
+//! Snapshots of the IR after passes on the shared models (constants over 16 elements shown as
+//! digests): any change to what a pass produces shows up as a reviewed diff. Every pipeline's
+//! result verifies before it is printed.
+
+use snnc_compiler::load::load;
+use snnc_compiler::passes::{parse_pipeline, run_pipeline, PassContext};
+use snnc_ir::text::{print, PrintOptions};
+use snnc_tests::model_file;
+
+/// The IR text of `model` after `spec`, run with `ctx`.
+fn after(model: &str, spec: &str, ctx: &PassContext<'_>) -> String {
+    let mut m = load(&model_file(model)).unwrap_or_else(|e| panic!("{e}"));
+    let steps = parse_pipeline(spec).unwrap_or_else(|e| panic!("{e}"));
+    run_pipeline(&mut m.graph, &steps, ctx).unwrap_or_else(|e| panic!("{model}: {e}"));
+    snnc_ir::verify(&m.graph).unwrap_or_else(|e| panic!("{model}: {e}"));
+    print(
+        &m.graph,
+        &PrintOptions {
+            elide_consts_over: Some(16),
+        },
+    )
+}
+
+fn canonical(model: &str) -> String {
+    after(model, "canonicalize", &PassContext::default())
+}
+
+#[test]
+fn ann_mlp_canonicalize() {
+    insta::assert_snapshot!(canonical("ann_mlp/ann_mlp.onnx"));
+}
+
+#[test]
+fn bnn_mlp_canonicalize() {
+    insta::assert_snapshot!(canonical("bnn_mlp/bnn_mlp.qonnx.onnx"));
+}
+
+#[test]
+fn qcnn_int8_canonicalize() {
+    insta::assert_snapshot!(canonical("qcnn_int8/qcnn_int8.qcdq.onnx"));
+}
+
+#[test]
+fn snn_mlp_canonicalize() {
+    insta::assert_snapshot!(canonical("snn_mlp/snn_mlp.nir"));
+}
