@@ -6,6 +6,7 @@
 //! in a [`PassReport`].
 
 pub mod args;
+pub mod binarize;
 pub mod canonical;
 pub mod error;
 
@@ -78,6 +79,7 @@ pub fn registry() -> &'static [PassInfo] {
         canonical::fold_bn::INFO,
         canonical::dce::INFO,
         canonical::reshape_cleanup::INFO,
+        binarize::INFO,
     ]
 }
 
