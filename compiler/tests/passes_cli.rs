@@ -284,3 +284,41 @@ fn failed_sim_with_passes_writes_nothing() {
     ]);
     assert_clean_failure(&out, &["ann_mlp.onnx", "`nope`"], &dir);
 }
+
+#[test]
+fn a_pass_that_does_not_apply() {
+    let dir = scratch("not-applicable");
+    let model = models("snn_mlp/snn_mlp.nir");
+    let out = snnc(&[
+        &"compile",
+        &model,
+        &"--passes",
+        &"canonicalize,binarize",
+        &"--report",
+        &dir.join("r.json"),
+        &"-o",
+        &dir.join("m.ir"),
+    ]);
+    assert_clean_failure(
+        &out,
+        &[
+            "snn_mlp.nir",
+            "pass `binarize` does not apply to this model",
+        ],
+        &dir,
+    );
+    let x = models("data/digits_test_x.npy");
+    let out = snnc(&[
+        &"sim",
+        &model,
+        &"--passes",
+        &"binarize",
+        &"--steps",
+        &"4",
+        &"--input",
+        &x,
+        &"-o",
+        &dir.join("y.npy"),
+    ]);
+    assert_clean_failure(&out, &["snn_mlp.nir", "pass `binarize`"], &dir);
+}

@@ -47,7 +47,7 @@ pub fn run(
         }
         match plan(g, bn) {
             Ok(fold) => {
-                apply(g, bn, fold)?;
+                apply(g, bn, fold);
                 report.changed += 1;
             }
             Err(reason) => report
@@ -56,6 +56,13 @@ pub fn run(
         }
     }
     retype(g, NAME)?;
+    if report.changed > 0 {
+        let n = report.changed;
+        report.notes.insert(
+            0,
+            format!("folded {n} BatchNorm(s) into the preceding Gemm/Conv"),
+        );
+    }
     Ok(report)
 }
 
@@ -218,7 +225,7 @@ fn layer_bias(g: &Graph, layer: NodeId, channels: usize) -> Result<Vec<f64>, Str
 }
 
 /// Rewire: new constants into the layer, the BatchNorm's readers onto the layer.
-fn apply(g: &mut Graph, bn: NodeId, f: Fold) -> Result<(), PassError> {
+fn apply(g: &mut Graph, bn: NodeId, f: Fold) {
     let bn_name = g.node(bn).name.clone();
     let w = g.add_const(
         unique_name(g, &format!("{bn_name}.folded_weight")),
@@ -230,7 +237,6 @@ fn apply(g: &mut Graph, bn: NodeId, f: Fold) -> Result<(), PassError> {
     g.node_mut(f.layer).op = f.op;
     g.replace_uses(bn, f.layer);
     g.remove_node(bn);
-    Ok(())
 }
 
 #[cfg(test)]

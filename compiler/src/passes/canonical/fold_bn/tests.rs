@@ -49,6 +49,10 @@ fn fold_ok(mut g: Graph) -> Graph {
     let before = g.clone();
     let r = run_checked(run, &mut g, &args(NAME, ""));
     assert_eq!(r.changed, 1, "{r:?}");
+    assert_eq!(
+        r.notes,
+        ["folded 1 BatchNorm(s) into the preceding Gemm/Conv"]
+    );
     assert_eq!(count_bn(&g), 0);
     assert_same_outputs(&before, &g, 1e-5);
     g
