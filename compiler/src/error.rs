@@ -78,6 +78,12 @@ pub enum CliError {
     /// The reference interpreter failed on a node of the model at `path`.
     #[error("{}: {source}", path.display())]
     Sim { path: PathBuf, source: IrError },
+    /// A pass could not run on the model (or its calibration file) at `path`.
+    #[error("{}: {source}", path.display())]
+    Pass {
+        path: PathBuf,
+        source: crate::passes::PassError,
+    },
     /// Options that contradict each other or the model.
     #[error("{0}")]
     Usage(String),

@@ -91,7 +91,10 @@ fn pass_error(model: &Path, calib: Option<&Path>, e: PassError) -> CliError {
         (PassError::Calibration { .. }, Some(c)) => c,
         _ => model,
     };
-    CliError::Usage(format!("{}: {e}", file.display()))
+    CliError::Pass {
+        path: file.to_path_buf(),
+        source: e,
+    }
 }
 
 /// Read the calibration array and check that its samples fit the model's (single) input.
