@@ -44,3 +44,28 @@ fn qcnn_int8_canonicalize() {
 fn snn_mlp_canonicalize() {
     insta::assert_snapshot!(canonical("snn_mlp/snn_mlp.nir"));
 }
+
+/// snn_mlp in fixed point (8-bit per-channel weights, 16-bit membranes, dt = 1e-4, input range
+/// and bias correction from the digits calibration set): quantizer, integer Gemms, Requant and
+/// IntLif parameters.
+#[test]
+fn snn_mlp_quantize_snn() {
+    let calib = snnc_tests::read_npy(&model_file("data/digits_calib_x.npy"));
+    let ctx = PassContext {
+        calib: Some(&calib),
+        ..PassContext::default()
+    };
+    insta::assert_snapshot!(after("snn_mlp/snn_mlp.nir", "quantize-snn", &ctx));
+}
+
+/// ann_mlp converted to IF neurons with threshold balancing (99.9th percentile over the digits
+/// calibration set, dt = 1e-4) and a spiking output layer.
+#[test]
+fn ann_mlp_ann_to_snn() {
+    let calib = snnc_tests::read_npy(&model_file("data/digits_calib_x.npy"));
+    let ctx = PassContext {
+        calib: Some(&calib),
+        ..PassContext::default()
+    };
+    insta::assert_snapshot!(after("ann_mlp/ann_mlp.onnx", "ann-to-snn", &ctx));
+}

@@ -9,6 +9,7 @@ pub mod args;
 pub mod binarize;
 pub mod canonical;
 pub mod error;
+pub mod snn;
 
 pub use args::PassArgs;
 pub use error::PassError;
@@ -80,6 +81,8 @@ pub fn registry() -> &'static [PassInfo] {
         canonical::dce::INFO,
         canonical::reshape_cleanup::INFO,
         binarize::INFO,
+        snn::quantize::INFO,
+        snn::ann::INFO,
     ]
 }
 
