@@ -69,3 +69,45 @@ fn ann_mlp_ann_to_snn() {
     };
     insta::assert_snapshot!(after("ann_mlp/ann_mlp.onnx", "ann-to-snn", &ctx));
 }
+
+/// bnn_mlp binarized: u8 input × ±1 weights and ±1 × ±1 Gemms on i32 accumulators, each
+/// BatchNorm + sign folded into per-channel integer thresholds, the last layer in float on
+/// the ±1 activations.
+#[test]
+fn bnn_mlp_binarize() {
+    insta::assert_snapshot!(after(
+        "bnn_mlp/bnn_mlp.qonnx.onnx",
+        "binarize",
+        &PassContext::default()
+    ));
+}
+
+/// ann_mlp binarized with the default policy (first and last layer kept in float).
+#[test]
+fn ann_mlp_binarize() {
+    insta::assert_snapshot!(after(
+        "ann_mlp/ann_mlp.onnx",
+        "binarize",
+        &PassContext::default()
+    ));
+}
+
+/// ann_mlp with half of every layer's weights zeroed (dense constants with zeros).
+#[test]
+fn ann_mlp_prune_unstructured() {
+    insta::assert_snapshot!(after(
+        "ann_mlp/ann_mlp.onnx",
+        "prune=0.5",
+        &PassContext::default()
+    ));
+}
+
+/// ann_mlp with half of the hidden neurons removed: smaller weights, same output shape.
+#[test]
+fn ann_mlp_prune_structured() {
+    insta::assert_snapshot!(after(
+        "ann_mlp/ann_mlp.onnx",
+        "prune=0.5:structured",
+        &PassContext::default()
+    ));
+}

@@ -9,6 +9,7 @@ pub mod args;
 pub mod binarize;
 pub mod canonical;
 pub mod error;
+pub mod prune;
 pub mod snn;
 
 pub use args::PassArgs;
@@ -81,6 +82,7 @@ pub fn registry() -> &'static [PassInfo] {
         canonical::dce::INFO,
         canonical::reshape_cleanup::INFO,
         binarize::INFO,
+        prune::INFO,
         snn::quantize::INFO,
         snn::ann::INFO,
     ]

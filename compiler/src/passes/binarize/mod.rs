@@ -27,7 +27,7 @@ mod state;
 mod threshold;
 mod weights;
 
-use graph_util::remove_dead;
+pub(crate) use graph_util::{remove_dead, Names};
 
 use snnc_ir::Graph;
 

@@ -307,6 +307,13 @@ impl Probe {
                         node.op.name()
                     ))
                 })?;
+            if g.node(cur).ty.as_ref().map(|t| t.shape.as_slice()) != Some(shape.as_slice()) {
+                return Err(per_channel(format!(
+                    "`{}` ({}) has a parameter per position, not per channel",
+                    node.name,
+                    node.op.name()
+                )));
+            }
             prev = *id;
         }
         if g.node(cur).ty.as_ref().is_some_and(|t| t.dtype.is_float()) {
@@ -362,5 +369,140 @@ impl Probe {
             }
         }
         Ok(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use snnc_ir::op::BatchNorm;
+
+    /// acc `[1, 3]` (i32) → Mul(scale) → BatchNorm; channel 1 has a negative BatchNorm scale,
+    /// channel 2 a zero one (a constant sign).
+    fn epilogue_graph() -> (Graph, NodeId, Vec<NodeId>) {
+        let mut g = Graph::new("e");
+        let acc = g.add_input("acc", TensorType::new(DType::I32, vec![1, 3]));
+        let f = |v: &[f32]| Tensor::from_f32(vec![3], v.to_vec()).unwrap();
+        let s = g.add_const("s", f(&[0.1, 0.3, 0.2]));
+        let mul = g.add_node("mul", Op::Mul, &[acc, s]).unwrap();
+        let ps: Vec<NodeId> = [
+            ("scale", [1.5f32, -0.7, 0.0]),
+            ("bias", [0.25, 0.5, -0.1]),
+            ("mean", [0.333, -1.0, 0.0]),
+            ("var", [2.0, 0.5, 1.0]),
+        ]
+        .iter()
+        .map(|(n, v)| g.add_const(*n, f(v)))
+        .collect();
+        let bn = g
+            .add_node(
+                "bn",
+                Op::BatchNorm(BatchNorm { epsilon: 1e-5 }),
+                &[mul, ps[0], ps[1], ps[2], ps[3]],
+            )
+            .unwrap();
+        g.add_output("y", bn).unwrap();
+        (g, acc, vec![mul, bn])
+    }
+
+    /// The sign of the epilogue at `a` in every channel, by running the graph itself.
+    fn brute(g: &Graph, a: i64) -> Vec<bool> {
+        let info = verify(g).unwrap();
+        let x = Tensor::from_i64(DType::I32, vec![1, 3], vec![a; 3]).unwrap();
+        let y = interp::run(g, &info, &[x]).unwrap();
+        y[0].to_f32_vec().iter().map(|v| *v >= 0.0).collect()
+    }
+
+    #[test]
+    fn scan_and_bisection_agree_with_the_interpreter() {
+        let (g, acc, path) = epilogue_graph();
+        let ranges = vec![(-40, 40); 3];
+        let e = Epilogue {
+            graph: &g,
+            acc,
+            path: &path,
+            axis: 1,
+            ranges: &ranges,
+        };
+        let t = fold(&e, "test").unwrap();
+        assert!(t.exhaustive);
+        assert_eq!(t.flip, vec![0, 1, 0]);
+        assert_eq!(t.constant, 1);
+        let b = bisect(&e, "test").unwrap();
+        assert_eq!(b.threshold, t.threshold);
+        assert_eq!(b.flip, t.flip);
+        for a in -40..=40 {
+            let want = brute(&g, a);
+            for (ch, w) in want.iter().enumerate() {
+                let got = if t.flip[ch] == 1 {
+                    a <= t.threshold[ch]
+                } else {
+                    a >= t.threshold[ch]
+                };
+                assert_eq!(got, *w, "channel {ch} at {a}");
+            }
+        }
+        // Channel 0 (positive BatchNorm scale): the threshold is the first value with sign +1.
+        assert_eq!(
+            t.threshold[0],
+            (-40..=40).find(|a| brute(&g, *a)[0]).unwrap()
+        );
+    }
+
+    #[test]
+    fn wide_ranges_are_bisected() {
+        let (g, acc, path) = epilogue_graph();
+        let ranges = vec![(-(SCAN_LIMIT * 4), SCAN_LIMIT * 4); 3];
+        let e = Epilogue {
+            graph: &g,
+            acc,
+            path: &path,
+            axis: 1,
+            ranges: &ranges,
+        };
+        let t = fold(&e, "test").unwrap();
+        assert!(!t.exhaustive);
+        let narrow = vec![(-40, 40); 3];
+        let n = fold(
+            &Epilogue {
+                ranges: &narrow,
+                ..e
+            },
+            "test",
+        )
+        .unwrap();
+        assert_eq!(t.threshold[..2], n.threshold[..2]);
+        assert_eq!(t.flip, n.flip);
+    }
+
+    #[test]
+    fn sequences_give_thresholds_or_the_second_change() {
+        let (f, t) = (false, true);
+        assert_eq!(from_sequence(-2, &[f, f, t, t]), Ok((0, 0, false)));
+        assert_eq!(from_sequence(-2, &[t, t, t, f]), Ok((0, 1, false)));
+        assert_eq!(from_sequence(5, &[t, t]), Ok((5, 0, true)));
+        assert_eq!(from_sequence(5, &[f, f]), Ok((7, 0, true)));
+        assert_eq!(from_sequence(0, &[f, t, f]), Err(2));
+    }
+
+    #[test]
+    fn per_position_parameters_do_not_fold() {
+        let mut g = Graph::new("e");
+        let acc = g.add_input("acc", TensorType::new(DType::I32, vec![1, 2, 2]));
+        let c = g.add_const(
+            "pos",
+            Tensor::from_f32(vec![2, 2], vec![1.0, 2.0, 3.0, 4.0]).unwrap(),
+        );
+        let add = g.add_node("add", Op::Add, &[acc, c]).unwrap();
+        g.add_output("y", add).unwrap();
+        let ranges = vec![(-3, 3); 2];
+        let e = Epilogue {
+            graph: &g,
+            acc,
+            path: &[add],
+            axis: 1,
+            ranges: &ranges,
+        };
+        assert!(matches!(fold(&e, "test"), Err(FoldError::NotPerChannel(_))));
     }
 }
