@@ -45,6 +45,43 @@ fn snn_mlp_canonicalize() {
     insta::assert_snapshot!(canonical("snn_mlp/snn_mlp.nir"));
 }
 
+/// Post-training quantization of ann_mlp (int8 per channel, min/max over the digits
+/// calibration set): the integer graph with its scales, multipliers and shifts.
+#[test]
+fn ann_mlp_quantize_int8() {
+    let calib = snnc_tests::read_npy(&model_file("data/digits_calib_x.npy"));
+    let ctx = PassContext {
+        calib: Some(&calib),
+        ..PassContext::default()
+    };
+    insta::assert_snapshot!(after(
+        "ann_mlp/ann_mlp.onnx",
+        "quantize=int8:per-channel",
+        &ctx
+    ));
+}
+
+/// qcnn_int8 lowered to integer kernels with its own quantization.
+#[test]
+fn qcnn_int8_lower_qdq() {
+    insta::assert_snapshot!(after(
+        "qcnn_int8/qcnn_int8.qcdq.onnx",
+        "canonicalize,lower-qdq",
+        &PassContext::default()
+    ));
+}
+
+/// bnn_mlp's 8-bit input Quant becomes QuantizeLinear/DequantizeLinear; its BipolarQuant
+/// weights and activations are left to binarization.
+#[test]
+fn bnn_mlp_lower_qdq() {
+    insta::assert_snapshot!(after(
+        "bnn_mlp/bnn_mlp.qonnx.onnx",
+        "lower-qdq",
+        &PassContext::default()
+    ));
+}
+
 /// snn_mlp in fixed point (8-bit per-channel weights, 16-bit membranes, dt = 1e-4, input range
 /// and bias correction from the digits calibration set): quantizer, integer Gemms, Requant and
 /// IntLif parameters.

@@ -10,6 +10,7 @@ pub mod binarize;
 pub mod canonical;
 pub mod error;
 pub mod prune;
+pub mod quantize;
 pub mod snn;
 
 pub use args::PassArgs;
@@ -83,6 +84,8 @@ pub fn registry() -> &'static [PassInfo] {
         canonical::reshape_cleanup::INFO,
         binarize::INFO,
         prune::INFO,
+        quantize::LOWER_QDQ_INFO,
+        quantize::QUANTIZE_INFO,
         snn::quantize::INFO,
         snn::ann::INFO,
     ]
