@@ -1,10 +1,10 @@
 //! `prune`: magnitude pruning of Gemm/Conv weights.
 //!
 //! - Unstructured (`prune=0.5`): in every layer, the given fraction of weights with the smallest
-//!   magnitude become zero ([`magnitude`]). The IR keeps dense constants with zeros; the
+//!   magnitude become zero (`magnitude.rs`). The IR keeps dense constants with zeros; the
 //!   sparse synapse format [`sparse::Csr`] is what reports and backends choose per layer.
 //! - Structured (`prune=0.5:structured`): whole output neurons / channels with the smallest L2
-//!   norm are removed and every dependent layer updated ([`structured`]); graph outputs keep
+//!   norm are removed and every dependent layer updated (`structured.rs`); graph outputs keep
 //!   their size.
 //! - `layers=a+b` restricts pruning to the named Gemm/Conv nodes.
 //!

@@ -54,13 +54,24 @@ impl<T: Copy + PartialEq + Default> Csr<T> {
         })
     }
 
-    /// Back to the row-major dense matrix.
+    /// Back to the row-major dense matrix. Entries outside the matrix (possible only in a
+    /// hand-built `Csr`) are ignored.
     pub fn to_dense(&self) -> Vec<T> {
         let mut out = vec![T::default(); self.rows * self.cols];
         for r in 0..self.rows {
-            let (a, b) = (self.row_ptr[r] as usize, self.row_ptr[r + 1] as usize);
-            for k in a..b {
-                out[r * self.cols + self.col_idx[k] as usize] = self.values[k];
+            let (Some(&a), Some(&b)) = (self.row_ptr.get(r), self.row_ptr.get(r + 1)) else {
+                break;
+            };
+            for k in a as usize..b as usize {
+                let (Some(&c), Some(&v)) = (self.col_idx.get(k), self.values.get(k)) else {
+                    break;
+                };
+                if let Some(slot) = out
+                    .get_mut(r * self.cols + c as usize)
+                    .filter(|_| (c as usize) < self.cols)
+                {
+                    *slot = v;
+                }
             }
         }
         out
@@ -109,6 +120,16 @@ pub fn index_bytes(cols: usize) -> usize {
     }
 }
 
+impl Csr<f32> {
+    /// A weight tensor as CSR: `shape[0]` rows (output neurons / channels) by the product of
+    /// the other dimensions; integer tensors convert to f32 (exact up to 2^24).
+    pub fn from_tensor(t: &snnc_ir::Tensor) -> Result<Self, String> {
+        let rows = t.shape().first().copied().unwrap_or(1);
+        let cols = if rows == 0 { 0 } else { t.len() / rows };
+        Csr::from_dense(rows, cols, &t.to_f32_vec())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +145,8 @@ mod tests {
         assert!((m.sparsity() - 5.0 / 9.0).abs() < 1e-12);
         assert_eq!(m.to_dense(), dense.to_vec());
         assert!(Csr::from_dense(2, 2, &dense).is_err());
+        let t = snnc_ir::Tensor::from_f32(vec![3, 1, 3], dense.to_vec()).unwrap();
+        assert_eq!(Csr::from_tensor(&t).unwrap(), m);
         let ints = Csr::from_dense(1, 4, &[0i64, 3, 0, -1]).unwrap();
         assert_eq!(ints.to_dense(), vec![0, 3, 0, -1]);
     }
