@@ -25,7 +25,7 @@ use snnc_ir::op::{Clip, DequantizeLinear, Quant, QuantizeLinear};
 use snnc_ir::types::int_range;
 use snnc_ir::{interp, verify, DType, Graph, NodeId, Op, QuantParams, Tensor};
 
-use super::edit::{const_of, const_operand, scalar_f32, scalar_i64, Editor};
+use super::edit::{const_of, const_operand, scalar_f32, Editor};
 use super::intval::is_plain_int;
 use crate::passes::PassError;
 
@@ -235,6 +235,9 @@ fn storage(bits: u8, signed: bool) -> Option<DType> {
 /// broadcasting): the scales and that axis.
 fn axis_scale(scale: &Tensor, shape: &[usize]) -> Option<(Vec<f32>, Option<usize>)> {
     let v = scale.as_f32()?.to_vec();
+    if v.is_empty() {
+        return None;
+    }
     if v.len() == 1 {
         return Some((v, None));
     }
@@ -472,9 +475,4 @@ fn lower_act_quant(
     )?;
     ed.g.replace_uses(id, dq);
     Ok(Ok(()))
-}
-
-/// The first node's scalar integer constant value (tests and callers reading zero points).
-pub fn scalar_int_const(g: &Graph, id: NodeId) -> Option<i64> {
-    scalar_i64(const_of(g, id)?)
 }

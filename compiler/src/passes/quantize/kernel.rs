@@ -19,7 +19,7 @@
 //! accumulator `Σ|w|·max|x| + |b_int|` inside i32. A kernel that fails one stays in float and the
 //! report says why.
 
-use snnc_ir::op::{Conv, DequantizeLinear, Gemm, Requant};
+use snnc_ir::op::{DequantizeLinear, Gemm, Requant};
 use snnc_ir::{DType, NodeId, Op, Tensor};
 
 use super::edit::{const_of, const_operand, Editor};
@@ -213,7 +213,7 @@ pub fn lower_kernel(
             trans_a: false,
             trans_b: gm.trans_b,
         }),
-        Op::Conv(c) => Op::Conv(Conv { ..c.clone() }),
+        Op::Conv(c) => Op::Conv(c.clone()),
         _ => return Ok(Outcome::NotQuantized),
     };
     let mut acc = ed.node_named(acc_name.clone(), int_op, &operands)?;
@@ -311,6 +311,9 @@ fn weight(ed: &Editor<'_>, w: NodeId, axis: usize) -> Option<Weight> {
         }
     }
     let channels = *wq.shape().get(axis)?;
+    if channels == 0 || wq.is_empty() {
+        return None;
+    }
     let (scales, per_channel) = match scale.len() {
         1 => (vec![scale[0]; channels], false),
         n if n == channels && d.axis == axis => (scale, true),

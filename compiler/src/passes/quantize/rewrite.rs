@@ -66,7 +66,7 @@ pub fn plan(g: &Graph) -> Vec<Kernel> {
             continue;
         };
         let Some(wt) = const_of(g, w) else { continue };
-        if wt.dtype() != DType::F32 {
+        if wt.dtype() != DType::F32 || wt.is_empty() {
             continue;
         }
         let bias_ok = match g.operand(id, 2) {
