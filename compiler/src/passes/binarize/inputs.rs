@@ -102,6 +102,23 @@ fn find_int_form(st: &mut State<'_>, v: NodeId) -> Result<Option<IntVal>, PassEr
                 binary: false,
             }))
         }
+        (Some(Op::Mul), [a, b]) => {
+            // An integer or ±1 tensor times a positive scalar (how a kept layer reads a scaled
+            // ±1 activation).
+            let (x, k) = if is_const(st.g, *b) {
+                (*a, *b)
+            } else {
+                (*b, *a)
+            };
+            let inner = st.g.node(x).ty.as_ref().and_then(|t| typed_int(x, t));
+            match (inner, positive_scalar(st.g, k, pass)?) {
+                (Some(iv), Some(s)) if is_const(st.g, k) => Ok(Some(IntVal {
+                    scale: iv.scale * s,
+                    ..iv
+                })),
+                _ => Ok(None),
+            }
+        }
         (Some(op @ (Op::Flatten(_) | Op::Reshape(_))), [x]) => reapply(st, v, op, *x, false),
         (Some(op @ Op::Pool(_)), [x]) => reapply(st, v, op, *x, true),
         _ => Ok(None),
@@ -205,9 +222,6 @@ fn quantize(
             &[q],
         )?;
     }
-    st.notes.push(format!(
-        "`{base}`: activation quantizer as integers ({dtype} in [{lo}, {hi}], scale {scale})"
-    ));
     Ok(IntVal {
         node: q,
         scale,

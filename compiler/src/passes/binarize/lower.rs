@@ -92,6 +92,17 @@ pub(crate) fn lower(
     first: bool,
     last: bool,
 ) -> Result<bool, PassError> {
+    if st
+        .g
+        .node(l.id)
+        .ty
+        .as_ref()
+        .is_some_and(|t| t.dtype.is_int())
+    {
+        st.notes
+            .push(format!("`{}`: unchanged, already an integer layer", l.name));
+        return Ok(false);
+    }
     let o = st.opts;
     let keep_first = first && o.first == LayerPolicy::Keep;
     let keep_last = last && o.last == LayerPolicy::Keep;
@@ -129,7 +140,7 @@ pub(crate) fn lower(
             st.stats.float_layers_changed += 1;
             Ok(true)
         }
-        (None, Some(xin)) if xin.binary => {
+        (None, Some(xin)) if xin.binary && !reads_binary(st.g, l.x, xin.node) => {
             float_layer(st, l, None, Some(xin))?;
             st.stats.float_layers_changed += 1;
             Ok(true)
@@ -144,6 +155,11 @@ pub(crate) fn lower(
             Ok(false)
         }
     }
+}
+
+/// Whether `x` already is the ±1 tensor `b`, or `b` times a scale.
+fn reads_binary(g: &Graph, x: NodeId, b: NodeId) -> bool {
+    x == b || (matches!(g.node(x).op, Op::Mul) && g.operands(x).iter().any(|(s, _)| *s == b))
 }
 
 /// An exact integer product needs an untransposed A and no alpha.

@@ -165,6 +165,11 @@ fn qonnx_bnn_is_bit_exact_with_thresholds() {
         "{:?}",
         report.notes
     );
+    // A second run finds nothing left to do and leaves the graph as it is.
+    let once = snnc_ir::text::print(&g, &Default::default());
+    let e = binarize(&mut g, "").unwrap_err();
+    assert!(matches!(e, PassError::NotApplicable { .. }), "{e}");
+    assert_eq!(snnc_ir::text::print(&g, &Default::default()), once);
 }
 
 #[test]

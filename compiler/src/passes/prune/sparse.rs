@@ -125,7 +125,7 @@ impl Csr<f32> {
     /// the other dimensions; integer tensors convert to f32 (exact up to 2^24).
     pub fn from_tensor(t: &snnc_ir::Tensor) -> Result<Self, String> {
         let rows = t.shape().first().copied().unwrap_or(1);
-        let cols = if rows == 0 { 0 } else { t.len() / rows };
+        let cols = t.len().checked_div(rows).unwrap_or(0);
         Csr::from_dense(rows, cols, &t.to_f32_vec())
     }
 }
