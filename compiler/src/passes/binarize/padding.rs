@@ -172,4 +172,92 @@ mod tests {
             .unwrap()
             .is_none());
     }
+
+    /// `x` `[C, H, W]` padded explicitly with `p`: `pads` = [top, left, bottom, right].
+    fn pad_explicit(x: &[i64], c: usize, h: usize, w: usize, pads: [usize; 4], p: i64) -> Vec<i64> {
+        let (ph, pw) = (h + pads[0] + pads[2], w + pads[1] + pads[3]);
+        let mut out = vec![p; c * ph * pw];
+        for ci in 0..c {
+            for y in 0..h {
+                for xx in 0..w {
+                    out[ci * ph * pw + (y + pads[0]) * pw + xx + pads[1]] =
+                        x[ci * h * w + y * w + xx];
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn correction_with_stride_dilation_and_asymmetric_pads() {
+        let (c, h, w) = (2usize, 6usize, 5usize);
+        let x = pm(c * h * w, 7);
+        let wv = pm(3 * c * 9, 8);
+        let xt = Tensor::from_i64(DType::Bin, vec![1, c, h, w], x.clone()).unwrap();
+        let wt = Tensor::from_i64(DType::Bin, vec![3, c, 3, 3], wv).unwrap();
+        let pads = [2usize, 0, 1, 2];
+        let padded_conv = Conv {
+            stride: vec![2, 1],
+            pads: pads.to_vec(),
+            dilation: vec![1, 2],
+            groups: 1,
+        };
+        let plain = Conv {
+            pads: vec![0; 4],
+            ..padded_conv.clone()
+        };
+        let zero = eval(&padded_conv, &[&xt, &wt]).unwrap();
+        let out_spatial = zero.shape()[2..].to_vec();
+        for p in [-1i64, 1] {
+            let px = pad_explicit(&x, c, h, w, pads, p);
+            let (ph, pw) = (h + pads[0] + pads[2], w + pads[1] + pads[3]);
+            let pt = Tensor::from_i64(DType::I32, vec![1, c, ph, pw], px).unwrap();
+            let want = eval(&plain, &[&pt, &wt]).unwrap();
+            let corr = correction(&padded_conv, &wt, &[h, w], &out_spatial, p)
+                .unwrap()
+                .unwrap();
+            let got: Vec<i64> = zero
+                .as_i64()
+                .unwrap()
+                .iter()
+                .zip(corr.as_i64().unwrap())
+                .map(|(a, b)| a + b)
+                .collect();
+            assert_eq!(got, want.as_i64().unwrap(), "p = {p}");
+        }
+    }
+
+    #[test]
+    fn correction_of_a_1d_convolution() {
+        let x = pm(2 * 7, 3);
+        let xt = Tensor::from_i64(DType::Bin, vec![2, 7], x.clone()).unwrap();
+        let wt = Tensor::from_i64(DType::Bin, vec![2, 2, 3], pm(12, 4)).unwrap();
+        let c1 = Conv {
+            stride: vec![1],
+            pads: vec![1, 1],
+            dilation: vec![1],
+            groups: 1,
+        };
+        let zero = eval(&c1, &[&xt, &wt]).unwrap();
+        let mut px = vec![-1i64; 2 * 9];
+        for ci in 0..2 {
+            px[ci * 9 + 1..ci * 9 + 8].copy_from_slice(&x[ci * 7..ci * 7 + 7]);
+        }
+        let pt = Tensor::from_i64(DType::I32, vec![2, 9], px).unwrap();
+        let plain = Conv {
+            pads: vec![0, 0],
+            ..c1.clone()
+        };
+        let want = eval(&plain, &[&pt, &wt]).unwrap();
+        let corr = correction(&c1, &wt, &[7], &[7], -1).unwrap().unwrap();
+        assert_eq!(corr.shape(), &[2, 7]);
+        let got: Vec<i64> = zero
+            .as_i64()
+            .unwrap()
+            .iter()
+            .zip(corr.as_i64().unwrap())
+            .map(|(a, b)| a + b)
+            .collect();
+        assert_eq!(got, want.as_i64().unwrap());
+    }
 }
