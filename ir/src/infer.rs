@@ -276,6 +276,21 @@ pub fn accum_dtype(dtypes: &[DType]) -> DType {
     }
 }
 
+/// The accumulator of a product of `operands` plus an optional `bias`: as [`accum_dtype`] for
+/// the operands, except that a bias of at most 32 bits does not widen an `i32` accumulator
+/// (int8 kernels add an int32 bias into an int32 accumulator, as QLinearConv and CMSIS-NN do).
+pub fn accum_dtype_with_bias(operands: &[DType], bias: Option<DType>) -> DType {
+    match bias {
+        Some(b) if b.is_float() => DType::F32,
+        Some(b) if int_bits(b) > 32 => {
+            let mut all = operands.to_vec();
+            all.push(b);
+            accum_dtype(&all)
+        }
+        _ => accum_dtype(operands),
+    }
+}
+
 pub use crate::broadcast::{broadcast_shapes, broadcasts_to};
 
 #[cfg(test)]
@@ -300,6 +315,14 @@ mod tests {
         assert_eq!(accum_dtype(&[DType::I8, DType::I8]), DType::I32);
         assert_eq!(accum_dtype(&[DType::I8, DType::I32]), DType::I64);
         assert_eq!(accum_dtype(&[DType::I8, DType::F32]), DType::F32);
+        let int8 = [DType::I8, DType::I8];
+        assert_eq!(accum_dtype_with_bias(&int8, Some(DType::I32)), DType::I32);
+        assert_eq!(accum_dtype_with_bias(&int8, Some(DType::I64)), DType::I64);
+        assert_eq!(accum_dtype_with_bias(&int8, Some(DType::F32)), DType::F32);
+        assert_eq!(
+            accum_dtype_with_bias(&[DType::I32, DType::I8], None),
+            DType::I64
+        );
     }
 
     #[test]

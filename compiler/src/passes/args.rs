@@ -29,7 +29,10 @@ impl PassArgs {
                 Some((k, v)) => {
                     let (k, v) = (k.trim(), v.trim());
                     if k.is_empty() || v.is_empty() {
-                        return Err(PassError::invalid(pass, format!("malformed argument `{item}`")));
+                        return Err(PassError::invalid(
+                            pass,
+                            format!("malformed argument `{item}`"),
+                        ));
                     }
                     if a.values.insert(k.to_string(), v.to_string()).is_some() {
                         return Err(PassError::invalid(pass, format!("`{k}` given twice")));
@@ -61,13 +64,19 @@ impl PassArgs {
         if let Some(w) = self.words.iter().find(|w| !words.contains(&w.as_str())) {
             return Err(PassError::invalid(
                 &self.pass,
-                format!("unknown argument `{w}` (expected one of: {})", words.join(", ")),
+                format!(
+                    "unknown argument `{w}` (expected one of: {})",
+                    words.join(", ")
+                ),
             ));
         }
         if let Some(k) = self.values.keys().find(|k| !keys.contains(&k.as_str())) {
             return Err(PassError::invalid(
                 &self.pass,
-                format!("unknown option `{k}` (expected one of: {})", keys.join(", ")),
+                format!(
+                    "unknown option `{k}` (expected one of: {})",
+                    keys.join(", ")
+                ),
             ));
         }
         Ok(())

@@ -115,7 +115,11 @@ pub fn parse_pipeline(spec: &str) -> Result<Vec<Step>, PassError> {
             };
             let info = lookup(name).ok_or_else(|| PassError::UnknownPass {
                 name: name.to_string(),
-                known: registry().iter().map(|p| p.name).collect::<Vec<_>>().join(", "),
+                known: registry()
+                    .iter()
+                    .map(|p| p.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })?;
             let args = PassArgs::parse(name, rest.unwrap_or(""))?;
             Ok(Step { info, args })

@@ -1,6 +1,6 @@
 //! Convolution (1-D and 2-D).
 
-use crate::infer::{accum_dtype, fmt_shape};
+use crate::infer::{accum_dtype_with_bias, fmt_shape};
 use crate::interp::num::{arg, f32_data, i64_data, type_of, wrapped_tensor, Acc};
 use crate::{IrError, Tensor, TensorType};
 
@@ -152,7 +152,6 @@ pub fn infer(
     bias: Option<&TensorType>,
 ) -> Result<TensorType, String> {
     let g = ConvGeom::new(c, &x.shape, &w.shape)?;
-    let mut dtypes = vec![x.dtype, w.dtype];
     if let Some(b) = bias {
         if b.shape != [g.c_out] {
             return Err(format!(
@@ -161,9 +160,9 @@ pub fn infer(
                 g.c_out
             ));
         }
-        dtypes.push(b.dtype);
     }
-    Ok(TensorType::new(accum_dtype(&dtypes), g.out_shape()))
+    let dtype = accum_dtype_with_bias(&[x.dtype, w.dtype], bias.map(|b| b.dtype));
+    Ok(TensorType::new(dtype, g.out_shape()))
 }
 
 /// Reference convolution (ONNX Conv; 1-D runs as 2-D with height 1). For each output element
@@ -418,7 +417,8 @@ mod tests {
         let w = Tensor::from_i64(DType::I8, vec![1, 1, 2], vec![-128, 2]).unwrap();
         let b = Tensor::from_i64(DType::I32, vec![1], vec![1000]).unwrap();
         let y = eval(&conv(1, 0, 1, 1, 1), &[&x, &w, &b]).unwrap();
-        assert_eq!(y.dtype(), DType::I64);
+        // An int32 bias does not widen the int8 × int8 accumulator.
+        assert_eq!(y.dtype(), DType::I32);
         assert_eq!(
             y.as_i64().unwrap(),
             &[16384 + 254 + 1000, -16256 + 2 + 1000]

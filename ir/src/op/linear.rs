@@ -1,6 +1,8 @@
 //! Gemm and MatMul: the dense products.
 
-use crate::infer::{accum_dtype, broadcast_shapes, broadcasts_to, fmt_shape};
+use crate::infer::{
+    accum_dtype, accum_dtype_with_bias, broadcast_shapes, broadcasts_to, fmt_shape,
+};
 use crate::interp::num::{arg, f32_data, i64_data, type_of, wrapped_tensor, Acc};
 use crate::{DType, IrError, Tensor, TensorType};
 
@@ -65,6 +67,7 @@ pub fn infer_gemm(
     }
     let out = if rank1 { vec![n] } else { vec![m, n] };
     let mut dtypes = vec![a.dtype, b.dtype];
+    let bias = c.map(|c| c.dtype);
     if let Some(c) = c {
         if !broadcasts_to(&c.shape, &out) {
             return Err(format!(
@@ -76,7 +79,7 @@ pub fn infer_gemm(
         dtypes.push(c.dtype);
     }
     let dtype = if gemm_is_integer(g, &dtypes) {
-        accum_dtype(&dtypes)
+        accum_dtype_with_bias(&dtypes[..2], bias)
     } else {
         DType::F32
     };
@@ -378,7 +381,12 @@ mod tests {
         let c = t(DType::I32, &[2]);
         let g = Gemm::default();
         assert_eq!(infer_gemm(&g, &a, &b, None).unwrap().dtype, DType::I32);
-        assert_eq!(infer_gemm(&g, &a, &b, Some(&c)).unwrap().dtype, DType::I64);
+        assert_eq!(infer_gemm(&g, &a, &b, Some(&c)).unwrap().dtype, DType::I32);
+        let c64 = t(DType::I64, &[2]);
+        assert_eq!(
+            infer_gemm(&g, &a, &b, Some(&c64)).unwrap().dtype,
+            DType::I64
+        );
         let scaled = Gemm {
             alpha: 0.5,
             ..Gemm::default()
