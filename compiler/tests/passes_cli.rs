@@ -322,3 +322,49 @@ fn a_pass_that_does_not_apply() {
     ]);
     assert_clean_failure(&out, &["snn_mlp.nir", "pass `binarize`"], &dir);
 }
+
+#[test]
+fn impossible_pass_options() {
+    let calib = models("data/digits_calib_x.npy");
+    compile_fails(
+        "quantize=int0",
+        Some(&calib),
+        &["pass `quantize`", "int0"],
+        "int0",
+    );
+    compile_fails(
+        "quantize=int33",
+        Some(&calib),
+        &["pass `quantize`", "int33"],
+        "int33",
+    );
+    compile_fails("prune=1.5", None, &["pass `prune`", "1.5"], "sparsity");
+    compile_fails("prune=-0.1", None, &["pass `prune`"], "sparsity-neg");
+    compile_fails("quantize-snn=w=0", None, &["pass `quantize-snn`"], "w0");
+}
+
+#[test]
+fn passes_that_need_calibration_say_so() {
+    compile_fails(
+        "quantize=int8",
+        None,
+        &["ann_mlp.onnx", "--calib"],
+        "no-calib-q",
+    );
+    compile_fails(
+        "ann-to-snn",
+        None,
+        &["ann_mlp.onnx", "--calib"],
+        "no-calib-a2s",
+    );
+}
+
+#[test]
+fn spiking_passes_on_a_non_spiking_model() {
+    compile_fails(
+        "quantize-snn",
+        None,
+        &["ann_mlp.onnx", "pass `quantize-snn` does not apply"],
+        "snn-on-ann",
+    );
+}
