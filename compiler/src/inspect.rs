@@ -28,28 +28,6 @@ pub struct Summary {
     pub rows: Vec<NodeRow>,
 }
 
-/// True for constants and for nodes computed only from constants (a weight behind a Quant).
-fn constant_derived(g: &Graph, order: &[NodeId]) -> BTreeMap<NodeId, bool> {
-    let mut m = BTreeMap::new();
-    for &id in order {
-        let node = g.node(id);
-        let c = match node.op {
-            Op::Const(_) => true,
-            Op::Input { .. } | Op::Output { .. } => false,
-            ref op if op.is_stateful() => false,
-            _ => {
-                let ops = g.operands(id);
-                !ops.is_empty()
-                    && ops
-                        .iter()
-                        .all(|(s, e)| !e.recurrent && m.get(s).copied().unwrap_or(false))
-            }
-        };
-        m.insert(id, c);
-    }
-    m
-}
-
 /// Numbers of values held in an op's tensor attributes (neuron parameters, thresholds).
 fn attr_params(op: &Op) -> usize {
     match op {
@@ -75,7 +53,9 @@ fn attr_params(op: &Op) -> usize {
 }
 
 pub fn summarize(g: &Graph, info: &GraphInfo) -> Summary {
-    let derived = constant_derived(g, &info.order);
+    // A verified graph has a topological order, so this cannot fail.
+    let derived = crate::passes::canonical::eval::constant_derived(g).unwrap_or_default();
+    let is_derived = |id: &NodeId| derived.get(id).copied().unwrap_or(false);
     let mut ops = BTreeMap::new();
     let mut rows = Vec::new();
     let mut parameters = 0;
@@ -85,14 +65,14 @@ pub fn summarize(g: &Graph, info: &GraphInfo) -> Summary {
             parameters += t.len();
         }
         parameters += attr_params(&node.op);
-        if derived[&id] {
+        if is_derived(&id) {
             continue;
         }
         *ops.entry(node.op.name()).or_insert(0) += 1;
         let params = g
             .operands(id)
             .iter()
-            .filter(|(s, _)| derived[s])
+            .filter(|(s, _)| is_derived(s))
             .map(|(s, _)| g.ty(*s).numel())
             .sum::<usize>()
             + attr_params(&node.op);

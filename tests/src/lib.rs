@@ -59,3 +59,41 @@ pub fn max_abs_diff(a: &Array, b: &Array) -> f32 {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
 }
+
+/// The 360 digits test inputs `[360, 64]`.
+pub fn test_x() -> Array {
+    read_npy(&model_file("data/digits_test_x.npy"))
+}
+
+/// The 256 calibration inputs `[256, 64]`.
+pub fn calib_x() -> Array {
+    read_npy(&model_file("data/digits_calib_x.npy"))
+}
+
+/// The digits labels `[360]`.
+pub fn test_y() -> Array {
+    read_npy(&model_file("data/digits_test_y.npy"))
+}
+
+/// Run `g` on the whole digits test set with the reference interpreter (`snnc sim`'s batch
+/// runner, direct input, `steps` steps summed), returning its first output.
+pub fn run_digits(g: &snnc_ir::Graph, info: &snnc_ir::GraphInfo, steps: usize) -> Array {
+    use snnc_compiler::sim::{simulate, BatchInput, Encoding, Reduce, SimOptions};
+    let path = model_file("data/digits_test_x.npy");
+    let x = read_npy(&path);
+    let opts = SimOptions {
+        steps,
+        dt: 1e-4,
+        reduce: Reduce::Sum,
+        encoding: Encoding::Direct,
+        seed: 0,
+        threads: 2,
+    };
+    let inputs = [BatchInput {
+        array: &x,
+        path: &path,
+    }];
+    simulate(Path::new("model"), g, info, &inputs, &opts)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .remove(0)
+}

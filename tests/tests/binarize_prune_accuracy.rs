@@ -1,14 +1,11 @@
 //! Accuracy of the binarize and prune passes on the shared models, measured by the reference
 //! interpreter on the 360 digits test inputs (issue 3's acceptance numbers).
 
-use std::path::Path;
-
 use snnc_compiler::load::load;
 use snnc_compiler::npy::Array;
 use snnc_compiler::passes::{parse_pipeline, run_pipeline, PassContext, PassReport};
-use snnc_compiler::sim::{simulate, BatchInput, Encoding, Reduce, SimOptions};
 use snnc_ir::{verify, Graph, GraphInfo};
-use snnc_tests::{accuracy, argmax_rows, max_abs_diff, model_file, read_npy};
+use snnc_tests::{accuracy, argmax_rows, max_abs_diff, model_file, read_npy, run_digits};
 
 /// The model after `passes` (verified after every pass), with the pass reports.
 fn transformed(model: &str, passes: &str) -> (Graph, GraphInfo, Vec<PassReport>) {
@@ -29,23 +26,7 @@ fn transformed(model: &str, passes: &str) -> (Graph, GraphInfo, Vec<PassReport>)
 
 /// Outputs on the digits test set.
 fn run(g: &Graph, info: &GraphInfo) -> Array {
-    let x_path = model_file("data/digits_test_x.npy");
-    let x = read_npy(&x_path);
-    let opts = SimOptions {
-        steps: 1,
-        dt: 1e-4,
-        reduce: Reduce::Sum,
-        encoding: Encoding::Direct,
-        seed: 0,
-        threads: 2,
-    };
-    let inputs = [BatchInput {
-        array: &x,
-        path: &x_path,
-    }];
-    let mut outs =
-        simulate(Path::new("model"), g, info, &inputs, &opts).unwrap_or_else(|e| panic!("{e}"));
-    outs.remove(0)
+    run_digits(g, info, 1)
 }
 
 fn labels() -> Array {

@@ -4,15 +4,13 @@
 //! `cargo test -p snnc-tests --test quantize_accuracy -- --nocapture` for the tables.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use snnc_compiler::load::load;
 use snnc_compiler::npy::Array;
 use snnc_compiler::passes::{parse_pipeline, run_pipeline, PassContext, PassError};
-use snnc_compiler::sim::{simulate, BatchInput, Encoding, Reduce, SimOptions};
 use snnc_ir::interp::Interpreter;
 use snnc_ir::{verify, Graph, Op, Tensor};
-use snnc_tests::{accuracy, argmax_rows, model_file, read_npy};
+use snnc_tests::{accuracy, argmax_rows, model_file, read_npy, run_digits};
 
 fn test_x() -> Array {
     read_npy(&model_file("data/digits_test_x.npy"))
@@ -29,23 +27,7 @@ fn calib() -> Array {
 /// Run `g` on the whole test set (the interpreter, via `snnc sim`'s batch runner).
 fn run(g: &Graph) -> Array {
     let info = verify(g).unwrap_or_else(|e| panic!("{e}"));
-    let x = test_x();
-    let path = model_file("data/digits_test_x.npy");
-    let opts = SimOptions {
-        steps: 1,
-        dt: 1e-4,
-        reduce: Reduce::Sum,
-        encoding: Encoding::Direct,
-        seed: 0,
-        threads: 2,
-    };
-    let inputs = [BatchInput {
-        array: &x,
-        path: &path,
-    }];
-    simulate(Path::new("model"), g, &info, &inputs, &opts)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .remove(0)
+    run_digits(g, &info, 1)
 }
 
 /// `model` after the pipeline `spec` (verified after every pass by `run_pipeline`).

@@ -1,38 +1,13 @@
 //! Every shared model imports, verifies and simulates, and agrees with the outputs of the
 //! framework that exported it (the acceptance numbers of issue 2).
 
-use std::path::Path;
-
 use snnc_compiler::load::load;
 use snnc_compiler::npy::Array;
-use snnc_compiler::sim::{simulate, BatchInput, Encoding, Reduce, SimOptions};
-use snnc_tests::{accuracy, argmax_rows, max_abs_diff, model_file, read_npy};
+use snnc_tests::{accuracy, argmax_rows, max_abs_diff, model_file, read_npy, run_digits, test_y};
 
 fn run(model: &str, steps: usize) -> Array {
-    let path = model_file(model);
-    let m = load(&path).unwrap_or_else(|e| panic!("{e}"));
-    let x_path = model_file("data/digits_test_x.npy");
-    let x = read_npy(&x_path);
-    let opts = SimOptions {
-        steps,
-        dt: 1e-4,
-        reduce: Reduce::Sum,
-        encoding: Encoding::Direct,
-        seed: 0,
-        threads: 2,
-    };
-    let inputs = [BatchInput {
-        array: &x,
-        path: &x_path,
-    }];
-    let mut outs = simulate(Path::new(model), &m.graph, &m.info, &inputs, &opts)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(outs.len(), 1);
-    outs.remove(0)
-}
-
-fn labels() -> Array {
-    read_npy(&model_file("data/digits_test_y.npy"))
+    let m = load(&model_file(model)).unwrap_or_else(|e| panic!("{e}"));
+    run_digits(&m.graph, &m.info, steps)
 }
 
 /// Logits within `tol` of the reference on every input, and the same argmax everywhere.
@@ -48,7 +23,7 @@ fn check_logits(model: &str, reference: &str, tol: f32) {
         .count();
     eprintln!(
         "{model}: max |y - ref| = {d:.3e}, argmax equal on {same}/360, accuracy {:.1}%",
-        100.0 * accuracy(&argmax_rows(&y), &labels())
+        100.0 * accuracy(&argmax_rows(&y), &test_y())
     );
     assert!(d <= tol, "{model}: max abs diff {d} > {tol}");
     assert_eq!(same, 360, "{model}: argmax differs");
@@ -88,8 +63,8 @@ fn snn_mlp_matches_snntorch_spike_counts() {
         .zip(r.data.chunks(10))
         .filter(|(a, b)| a == b)
         .count();
-    let acc = accuracy(&argmax_rows(&y), &labels());
-    let ref_acc = accuracy(&argmax_rows(&r), &labels());
+    let acc = accuracy(&argmax_rows(&y), &test_y());
+    let ref_acc = accuracy(&argmax_rows(&r), &test_y());
     eprintln!(
         "snn_mlp: spike counts equal on {equal_rows}/360 inputs, accuracy {:.2}% (snnTorch {:.2}%)",
         100.0 * acc,
