@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build snnc and run it on the example models (copies of shared/models in tests/models):
 # inspect the snnTorch SNN, write its IR, simulate it on the 360 digits test inputs and print the
-# accuracy; then the same for the float, binary (QONNX) and int8 (QDQ) ONNX models.
+# accuracy; then the same for the float, binary (QONNX) and int8 (QDQ) ONNX models; then int8
+# post-training quantization and ANN-to-SNN conversion of the float model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet -p snnc-compiler -p snnc-examples --bins --examples
@@ -28,3 +29,14 @@ for model in ann_mlp/ann_mlp.onnx:ann_mlp/ref_logits.npy \
     "$snnc" sim "$m/$file" --input "$m/data/digits_test_x.npy" -o "$out/$name.npy"
     "$acc" "$out/$name.npy" "$m/data/digits_test_y.npy" "$m/$ref"
 done
+
+echo "== post-training int8 quantization of ann_mlp (calibrated on 256 training images), then its report"
+"$snnc" sim "$m/ann_mlp/ann_mlp.onnx" --passes canonicalize,quantize=int8 --calib "$m/data/digits_calib_x.npy" \
+    --input "$m/data/digits_test_x.npy" -o "$out/ann_mlp_int8.npy"
+"$acc" "$out/ann_mlp_int8.npy" "$m/data/digits_test_y.npy"
+"$snnc" report "$m/ann_mlp/ann_mlp.onnx" --passes canonicalize,quantize=int8 --calib "$m/data/digits_calib_x.npy"
+
+echo "== ann_mlp converted to a spiking network (IF neurons, threshold balancing), T = 32"
+"$snnc" sim "$m/ann_mlp/ann_mlp.onnx" --passes ann-to-snn --calib "$m/data/digits_calib_x.npy" \
+    --input "$m/data/digits_test_x.npy" --steps 32 -o "$out/ann_mlp_snn.npy"
+"$acc" "$out/ann_mlp_snn.npy" "$m/data/digits_test_y.npy"
