@@ -116,9 +116,10 @@ fn snn_mlp_quantized_matches_the_float_run() {
         "w=8:state=32",
         "w=8:state=16:per-tensor",
         "w=8:state=16:no-bias-correct",
-        "w=8:state=16:first=12:in=12",
-        "w=8:state=32:first=12:in=12",
-        "w=12:state=32:first=12:in=12",
+        "w=8:state=16:first=8",
+        "w=8:state=32:first=8",
+        "w=8:state=16:in=12",
+        "w=12:state=32",
     ] {
         let g = transformed(model, &format!("quantize-snn={args}"));
         let a = agreement(&float, &sim(&g, T, Reduce::Sum));
@@ -133,7 +134,9 @@ fn snn_mlp_quantized_matches_the_float_run() {
         results.push((args, a));
     }
     let get = |args: &str| &results.iter().find(|(a, _)| *a == args).unwrap().1;
-    // 8-bit weights: accuracy within one point of float with 16- and 32-bit state.
+    // The default policy (8-bit weights on every synapse carrying spikes, 12-bit weights on the
+    // layer fed by the analog input): all 10 output counts equal to the float run's on >= 95%
+    // of the inputs and accuracy within one point, with 16- and 32-bit state.
     for args in ["w=8:state=16", "w=8:state=32"] {
         let a = get(args);
         assert!(
@@ -141,11 +144,15 @@ fn snn_mlp_quantized_matches_the_float_run() {
             "{args}: {} vs {float_acc}",
             a.accuracy
         );
-        assert!(a.counts_equal >= 0.95, "{args}: {}", a.counts_equal);
+        assert!(a.samples_equal >= 0.95, "{args}: {}", a.samples_equal);
     }
-    // Exact spike counts on >= 95% of the inputs need a finer first (analog-input) layer.
-    let a = get("w=8:state=16:first=12:in=12");
-    assert!(a.samples_equal >= 0.95, "{}", a.samples_equal);
+    // 8-bit weights on the analog layer too: the argmax survives, exact counts do not.
+    for args in ["w=8:state=16:first=8", "w=8:state=32:first=8"] {
+        let a = get(args);
+        assert!((a.accuracy - float_acc).abs() <= 0.01, "{args}");
+        assert!(a.counts_equal >= 0.95, "{args}: {}", a.counts_equal);
+        assert!(a.samples_equal < 0.95, "{args}: {}", a.samples_equal);
+    }
 }
 
 #[test]

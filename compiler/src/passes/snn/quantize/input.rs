@@ -41,10 +41,12 @@ impl InputQuant {
 
     /// The encoding of graph input `input`: an integer input as is; a float input quantized
     /// to `opts.input` bits over the calibration range `[min, max]` when calibration data is
-    /// given, else over `[0, 1]`. A range with min ≥ 0 is unsigned (`[0, 2^b − 1]`,
-    /// `scale = max/(2^b − 1)`, zero point 0), otherwise signed symmetric
-    /// (`[−(2^(b−1) − 1), 2^(b−1) − 1]`, `scale = max|x|/(2^(b−1) − 1)`). The values are held
-    /// in u8/i8 (b ≤ 8) or u16/i16; values outside the range saturate.
+    /// given, else over `[0, 1]`. A range with min ≥ 0 is unsigned (codes `[0, 2^b − 1]`,
+    /// zero point 0), otherwise signed symmetric (codes `±(2^(b−1) − 1)`). The scale is
+    /// `max|x|/L`: without calibration data `L` is the largest code; with it, the `L` in
+    /// `[⌈code/2⌉, code]` whose quantization has the least squared error on the calibration
+    /// values (see [`best_levels`]). The values are held in u8/i8 (b ≤ 8) or u16/i16; values
+    /// outside the range saturate.
     pub fn new(g: &Graph, input: NodeId, opts: &Options, calib: Option<&Calib<'_>>) -> Self {
         let ty = g.ty(input);
         if let Some((lo, hi)) = ty.dtype.int_range().filter(|_| ty.dtype.is_int()) {
@@ -79,8 +81,16 @@ impl InputQuant {
             let q = (1i64 << (bits - 1)) - 1;
             (dtype, -q, q, max.abs().max(min.abs()))
         };
-        let scale = span / hi as f32;
+        let (scale, levels) = match calib {
+            Some(c) => best_levels(&c.array.data, span, lo, hi),
+            None => (span / hi as f32, hi),
+        };
         let scale = if scale.is_normal() { scale } else { 1.0 };
+        let origin = if levels == hi {
+            origin
+        } else {
+            format!("{origin}, {levels} steps up to the maximum (least squared error)")
+        };
         InputQuant {
             input,
             dtype,
@@ -166,4 +176,54 @@ pub fn bias_correction(
         })
         .collect();
     Some(corr)
+}
+
+/// The scale `span/L` with `L` in `[⌈hi/2⌉, hi]` (so at most one bit of resolution is given up)
+/// whose codes `clamp(⌊x ⊘ scale⌉, lo, hi)` reproduce `values` with the least squared error,
+/// the largest such `L` on ties (errors within the f32 rounding of the scale tie); returns the
+/// scale and `L`. An input that only takes a few levels (images with
+/// 17 grey levels) is then represented exactly when some `L` is a multiple of their count,
+/// instead of being rounded onto the `2^b − 1` grid.
+pub fn best_levels(values: &[f32], span: f32, lo: i64, hi: i64) -> (f32, i64) {
+    // Differences below the f32 rounding of the scale do not count (k/16 is exact with L = 128
+    // and off by 1e-17 with L = 240: both represent the data).
+    let tol = values.len() as f64 * (f64::from(span) * 1e-7).powi(2);
+    let mut best = (span / hi as f32, hi, f64::INFINITY);
+    for levels in (((hi + 1) / 2).max(1)..=hi).rev() {
+        let scale = span / levels as f32;
+        if !scale.is_normal() {
+            continue;
+        }
+        let err: f64 = values
+            .iter()
+            .map(|x| {
+                let q = f64::from((x / scale).round_ties_even()).clamp(lo as f64, hi as f64);
+                let d = q * f64::from(scale) - f64::from(*x);
+                d * d
+            })
+            .sum();
+        if err < best.2 - tol {
+            best = (scale, levels, err);
+        }
+    }
+    (best.0, best.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_that_fit_the_data_are_chosen() {
+        // 17 grey levels k/16: 240 = 15·16 steps represent them exactly in 8 bits.
+        let values: Vec<f32> = (0..=16).map(|k| k as f32 / 16.0).collect();
+        let (scale, levels) = best_levels(&values, 1.0, 0, 255);
+        assert_eq!((scale, levels), (1.0 / 240.0, 240));
+        // Spread-out values keep the full code range.
+        let values: Vec<f32> = (0..1000).map(|k| (k as f32 * 0.618).fract()).collect();
+        assert_eq!(best_levels(&values, 1.0, 0, 255).1, 255);
+        // Signed symmetric codes.
+        let (_, levels) = best_levels(&[-1.0, -0.5, 0.0, 0.5, 1.0], 1.0, -127, 127);
+        assert_eq!(levels % 2, 0);
+    }
 }

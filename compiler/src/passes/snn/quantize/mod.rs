@@ -27,7 +27,7 @@ pub const NAME: &str = "quantize-snn";
 pub const INFO: PassInfo = PassInfo {
     name: NAME,
     summary: "fixed-point SNN: integer weights and accumulators, int_lif neurons (from lif/if)",
-    usage: "quantize-snn[=w=8:state=16:frac=15:first=<w>:in=8:per-channel|per-tensor:\
+    usage: "quantize-snn[=w=8:state=16:frac=15:first=12:in=8:per-channel|per-tensor:\
             no-bias-correct]",
     run,
 };

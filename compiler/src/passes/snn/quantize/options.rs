@@ -7,7 +7,10 @@ use crate::passes::{PassArgs, PassError};
 pub struct Options {
     /// Weight bits of layers fed by spikes (`w=`, 2..=16, default 8).
     pub w: u32,
-    /// Weight bits of layers fed by a graph input (analog values; `first=`, 2..=16, default `w`).
+    /// Weight bits of layers fed by a graph input (analog values; `first=`, 2..=16, default
+    /// `max(w, 12)`): every weight of such a layer enters each neuron's current every step, so
+    /// 8-bit rounding there moves many spike counts (docs/semantics.md §10.1), like the
+    /// first-layer policy of binarized networks.
     pub first: u32,
     /// Width of the membrane register (`state=`, 8..=32, default 16).
     pub state: u32,
@@ -48,7 +51,7 @@ impl Options {
         let w = ranged("w", 8, 2, 16)?;
         let opts = Options {
             w,
-            first: ranged("first", w, 2, 16)?,
+            first: ranged("first", w.max(12), 2, 16)?,
             state: ranged("state", 16, 8, 32)?,
             frac: ranged("frac", 15, 1, 30)?,
             input: ranged("in", 8, 2, 16)?,
@@ -74,7 +77,7 @@ mod tests {
             o,
             Options {
                 w: 8,
-                first: 8,
+                first: 12,
                 state: 16,
                 frac: 15,
                 input: 8,
@@ -83,7 +86,11 @@ mod tests {
             }
         );
         let o = parse("w=4:state=32:frac=20:in=12:per-tensor:no-bias-correct").unwrap();
-        assert_eq!((o.w, o.first, o.state, o.frac, o.input), (4, 4, 32, 20, 12));
+        assert_eq!(
+            (o.w, o.first, o.state, o.frac, o.input),
+            (4, 12, 32, 20, 12)
+        );
+        assert_eq!(parse("w=16").unwrap().first, 16);
         assert!(!o.per_channel && !o.bias_correct);
         assert_eq!(parse("first=12").unwrap().first, 12);
     }

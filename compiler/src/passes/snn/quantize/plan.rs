@@ -6,9 +6,10 @@
 //!    output channel (or one per layer), `q = ⌊w'/s_c⌉`;
 //! 2. the accumulator `Σ q·x` is in units `s_c·s_in` (`s_in` = 1 for spikes, the input scale
 //!    for quantized analog input);
-//! 3. the membrane unit is `u_c = s_c·2^k_c` with the smallest `k_c ≥ 0` that keeps
-//!    `max(|v_th|, |v_reset|)/u_c ≤ 2^(state−3)` (headroom ×4 for the excursions around the
-//!    threshold); a Requant rescales the accumulator by `s_in·2^(−k_c)` when that is not 1;
+//! 3. the membrane unit is `u_c = s_c·2^k_c` with the smallest `k_c ≥ −24` (negative: finer
+//!    than a weight step) that keeps `max(|v_th|, |v_reset|)/u_c ≤ 2^(state−3)` (headroom ×4
+//!    for the excursions around the threshold), so the register's resolution is used; a
+//!    Requant rescales the accumulator by `s_in·2^(−k_c)` when that is not 1;
 //! 4. `decay = ⌊decay·2^F⌉`, `threshold = ⌊v_th/u⌋` (floor, see
 //!    [`crate::passes::snn::fixed::threshold_int`]), `v_reset = ⌊v_reset/u⌉`,
 //!    `bias = ⌊(gain·b + drive − correction)/u⌉` saturated to the register.
@@ -145,13 +146,7 @@ pub fn plan_layer(
     let mut k: Vec<i32> = scale
         .iter()
         .zip(&param_max)
-        .map(|(s, pm)| {
-            let mut k = 0;
-            while pm / (s * 2f64.powi(k)) > budget && k < 62 {
-                k += 1;
-            }
-            k
-        })
+        .map(|(s, pm)| membrane_shift(*s, *pm, budget))
         .collect();
     if !opts.per_channel {
         let all = k.iter().copied().max().unwrap_or(0);
@@ -271,6 +266,27 @@ pub fn plan_layer(
         lif,
         note,
     })
+}
+
+/// Finest membrane units a layer may take: `2^-FINEST` weight steps (the Requant multiplier
+/// `2^FINEST` stays well inside 31 bits).
+const FINEST: i32 = 24;
+
+/// The `k` of the membrane unit `s·2^k`: the smallest `k` in `[−FINEST, 62]` with
+/// `pm/(s·2^k) ≤ budget`, i.e. the finest unit that keeps the threshold and reset value within
+/// a quarter of the register. A finer unit than the weight step (k < 0) costs nothing in the
+/// synapse (the Requant multiplies by `2^−k`) and makes the rounding of the decay product
+/// `v·decay` and of analog currents that much smaller relative to the threshold. `k = 0` when
+/// the neuron has no threshold or reset to resolve.
+fn membrane_shift(s: f64, pm: f64, budget: f64) -> i32 {
+    if !(pm > 0.0 && s > 0.0) {
+        return 0;
+    }
+    let mut k = -FINEST;
+    while pm / (s * 2f64.powi(k)) > budget && k < 62 {
+        k += 1;
+    }
+    k
 }
 
 /// The gain of each channel; the weights of a channel can only carry one gain.

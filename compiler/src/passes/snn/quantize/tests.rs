@@ -63,35 +63,48 @@ fn fixed_point_values_of_a_small_network() {
             "requant",
             "int_lif",
             "gemm",
+            "requant",
             "int_lif",
             "output"
         ]
     );
-    // Per-channel 8-bit weights: row 0 max 1.0 (scale 1/127): 1.0 → 127, −0.5 → ⌊−63.5⌉ = −64;
-    // row 1 max 0.25: 0.25 → 127, 0 → 0.
+    // The analog-input layer has 12-bit weights by default: row 0 max 1.0 (scale 1/2047):
+    // 1.0 → 2047, −0.5 → ⌊−1023.5⌉ = −1024; row 1 max 0.25: 0.25 → 2047, 0 → 0.
     let w0 = const_of(&g, "0.weight");
-    assert_eq!(w0.dtype(), DType::I8);
-    assert_eq!(i64s(&w0), vec![127, -64, 127, 0]);
-    assert_eq!(i64s(&const_of(&g, "2.weight")), vec![127, 127]);
-    // Membrane unit = weight scale: thresholds 1/(1/127), 1/(0.25/127), 1/(0.5/127).
+    assert_eq!(w0.dtype(), DType::I16);
+    assert_eq!(i64s(&w0), vec![2047, -1024, 2047, 0]);
+    // The spiking layer has 8-bit weights.
+    let w2 = const_of(&g, "2.weight");
+    assert_eq!(w2.dtype(), DType::I8);
+    assert_eq!(i64s(&w2), vec![127, 127]);
+    // Finest membrane unit with threshold ≤ 2^13: row 0 (2047 steps per 1.0) takes units of a
+    // quarter step (threshold 4·2047 = 8188), row 1 (8188 steps per 1.0) whole steps.
     let l1 = int_lif(&g, "1");
-    assert_eq!(i64s(&l1.threshold), vec![127, 508]);
-    assert_eq!(l1.threshold.shape(), &[2]);
+    // Equal thresholds are stored as one scalar; the biases differ per channel.
+    assert_eq!(i64s(&l1.threshold), vec![8188]);
+    assert_eq!(l1.threshold.shape(), &[] as &[usize]);
     assert_eq!(i64s(&l1.decay), vec![1 << 14]);
     assert_eq!(l1.frac_bits, 15);
     assert_eq!(l1.state_bits, 16);
-    // Bias 0.1 in units of 1/127: ⌊12.7⌉ = 13 (no calibration, so no correction).
-    assert_eq!(i64s(&l1.bias), vec![13, 0]);
+    // Bias 0.1 in units of 1/8188: ⌊818.8⌉ = 819 (no calibration, so no correction).
+    assert_eq!(i64s(&l1.bias), vec![819, 0]);
     assert_eq!(i64s(&l1.v_reset), vec![0]);
+    // Spiking layer: 254 steps per 1.0, units of 1/32 step: threshold 8128, Requant ×32.
     let l3 = int_lif(&g, "3");
-    assert_eq!(i64s(&l3.threshold), vec![254]);
-    // The u8 input (scale 1/255) is rescaled to membrane units by m·2^−s ≈ 1/255.
+    assert_eq!(i64s(&l3.threshold), vec![8128]);
+    let Op::Requant(r2) = &g.node(by_name(&g, "2.requant")).op else {
+        panic!("no requant after the spiking layer");
+    };
+    assert_eq!((i64s(&r2.multiplier), i64s(&r2.shift)), (vec![32], vec![0]));
+    // The u8 input (scale 1/255) is rescaled to membrane units by m·2^−s ≈ 4/255 and 1/255.
     let Op::Requant(r) = &g.node(by_name(&g, "0.requant")).op else {
         panic!("no requant");
     };
-    let (m, s) = (i64s(&r.multiplier)[0], i64s(&r.shift)[0]);
-    let ratio = m as f64 / 2f64.powi(s as i32);
-    assert!((ratio * 255.0 - 1.0).abs() < 1e-6, "{m}/2^{s}");
+    for (c, want) in [(0, 4.0), (1, 1.0)] {
+        let (m, s) = (i64s(&r.multiplier)[c], i64s(&r.shift)[c]);
+        let ratio = m as f64 / 2f64.powi(s as i32);
+        assert!((ratio * 255.0 - want).abs() < 1e-6, "{c}: {m}/2^{s}");
+    }
     assert_eq!((r.out, r.lo, r.hi), (DType::I16, -32768, 32767));
     let Op::QuantizeLinear(q) = &g.node(by_name(&g, "x.quant")).op else {
         panic!("no quantizer");
@@ -101,7 +114,7 @@ fn fixed_point_values_of_a_small_network() {
         report.notes.iter().any(|n| n.contains("[0, 1]")),
         "{report:?}"
     );
-    assert_eq!(report.changed, 9);
+    assert_eq!(report.changed, 10);
 }
 
 #[test]
@@ -154,15 +167,16 @@ fn if_neurons_keep_decay_one_and_subtract_reset() {
     run_pass(
         run,
         &mut g,
-        "per-tensor:state=32:frac=20",
+        "per-tensor:state=32:frac=20:first=8",
         &PassContext::default(),
     );
     let l = int_lif(&g, "1");
     assert_eq!(i64s(&l.decay), vec![1 << 20]);
     assert_eq!(l.reset, ResetMode::Subtract);
-    // Per-tensor: one threshold for the layer, scale 1/127.
+    // Per-tensor: one threshold for the layer, scale 1/127, units of 2^−22 steps (the finest
+    // with 127·2^22 ≤ 2^29).
     assert_eq!(l.threshold.shape(), &[] as &[usize]);
-    assert_eq!(i64s(&l.threshold), vec![127]);
+    assert_eq!(i64s(&l.threshold), vec![127 << 22]);
     assert_eq!(l.state_bits, 32);
     assert_eq!(i64s(&const_of(&g, "0.weight")), vec![64, 32, -64, 127]);
 }
@@ -197,7 +211,21 @@ fn calibration_sets_a_signed_input_range_and_corrects_the_bias() {
         panic!("no quantizer");
     };
     assert_eq!(q.out, DType::I8);
-    assert_eq!(const_of(&g, "x.scale").as_f32().unwrap(), &[2.0f32 / 127.0]);
+    // Scale max|x|/L with the L in [64, 127] of least squared error on the samples.
+    let values = &calib.data;
+    let (scale, levels) = super::input::best_levels(values, 2.0, -127, 127);
+    assert!((64..=127).contains(&levels));
+    assert_eq!(const_of(&g, "x.scale").as_f32().unwrap(), &[scale]);
+    let sq = |scale: f32| -> f64 {
+        values
+            .iter()
+            .map(|x| {
+                let q = f64::from((x / scale).round_ties_even()).clamp(-127.0, 127.0);
+                (q * f64::from(scale) - f64::from(*x)).powi(2)
+            })
+            .sum()
+    };
+    assert!(sq(scale) <= sq(2.0 / 127.0));
     // Symmetric narrow range: a Clip keeps −128 out.
     let Op::Clip(c) = &g.node(by_name(&g, "x.clip")).op else {
         panic!("no clip");
