@@ -1,0 +1,6 @@
+//! The spinnaker2 target: a SpiNNaker2-style many-core machine (DESIGN.md §5, issue 4).
+//!
+//! `machine` describes the chip and board every later stage reads its limits from. Routing
+//! (key allocation, multicast tables, compression) lives in `routing`, written separately.
+
+pub mod machine;
