@@ -39,7 +39,7 @@ fn dim_from_right(s: &[usize], k: usize) -> usize {
 
 /// For every element of shape `to` (row-major), the index of the element of shape `from` that
 /// NumPy broadcasting maps onto it. Fails unless `from` broadcasts to `to` (unidirectionally).
-pub(crate) fn index_map(from: &[usize], to: &[usize]) -> Result<Vec<usize>, IrError> {
+pub fn index_map(from: &[usize], to: &[usize]) -> Result<Vec<usize>, IrError> {
     if !broadcasts_to(from, to) {
         return Err(IrError::Tensor(format!(
             "shape {} does not broadcast to {}",
@@ -84,7 +84,7 @@ pub(crate) fn index_map(from: &[usize], to: &[usize]) -> Result<Vec<usize>, IrEr
 /// `data` (row-major, shape `from`) repeated to shape `to`, or `None` when `from` does not
 /// broadcast to exactly `to`. Leading dimensions of `from` beyond the rank of `to` must be 1
 /// (a `[1, 128]` parameter fits a `[128]` neuron population).
-pub(crate) fn expand<T: Copy>(data: &[T], from: &[usize], to: &[usize]) -> Option<Vec<T>> {
+pub fn expand<T: Copy>(data: &[T], from: &[usize], to: &[usize]) -> Option<Vec<T>> {
     if data.len() != numel(from) {
         return None;
     }

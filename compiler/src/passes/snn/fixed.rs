@@ -5,7 +5,6 @@
 //! except thresholds, which are floored ([`threshold_int`]) so that the integer comparison
 //! `v > θ` fires exactly when the real membrane `v·u` exceeds the real threshold.
 
-use snnc_ir::broadcast::broadcasts_to;
 use snnc_ir::{DType, IrError, Tensor};
 
 /// Round half to even (`⌊x⌉` of docs/semantics.md).
@@ -103,36 +102,10 @@ impl AxisMap {
     }
 }
 
-/// `values` of shape `from` repeated to shape `to` by NumPy (unidirectional) broadcasting, or
-/// `None` when `from` does not broadcast to `to` or `values` does not fill `from`.
+/// `values` of shape `from` repeated to shape `to` by NumPy broadcasting, or `None` when
+/// `from` does not broadcast to `to` or `values` does not fill `from`.
 pub fn expand<T: Copy>(values: &[T], from: &[usize], to: &[usize]) -> Option<Vec<T>> {
-    if values.len() != snnc_ir::numel(from) || !broadcasts_to(from, to) {
-        return None;
-    }
-    let lead = to.len() - from.len();
-    // Stride in `values` of every axis of `to` (0 where `from` repeats).
-    let mut strides = vec![0usize; to.len()];
-    let mut stride = 1usize;
-    for axis in (lead..to.len()).rev() {
-        let d = from[axis - lead];
-        if d != 1 {
-            strides[axis] = stride;
-        }
-        stride *= d;
-    }
-    let n = snnc_ir::numel(to);
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
-        let mut rest = i;
-        let mut at = 0usize;
-        for axis in (0..to.len()).rev() {
-            let d = to[axis].max(1);
-            at += (rest % d) * strides[axis];
-            rest /= d;
-        }
-        out.push(*values.get(at)?);
-    }
-    Some(out)
+    snnc_ir::broadcast::expand(values, from, to)
 }
 
 /// An i64 parameter tensor for per-element `values` over `shape` (row-major) with channels
