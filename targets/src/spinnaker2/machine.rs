@@ -57,21 +57,23 @@ pub enum MachineError {
 pub struct Chip {
     /// PEs per quad-PE (4: Höppner et al. 2021; Gonzalez et al. 2024).
     pub pes_per_qpe: u32,
-    /// QPEs per chip (38, i.e. 152 PEs: Gonzalez et al. 2024).
+    /// QPEs per chip (38, i.e. 152 PEs: Gonzalez et al. 2024; SpiNNaker2 datasheet v0.03).
     pub qpes: u32,
     /// Width of the QPE grid of the chip's NoC, in QPE slots (8: assumption, floorplan not found).
     pub mesh_width: u32,
     /// Height of the QPE grid of the chip's NoC, in QPE slots (5: assumption).
     pub mesh_height: u32,
-    /// Private SRAM per PE in bytes (128 KiB: Mayr et al. 2019; Höppner et al. 2021).
+    /// Private SRAM per PE in bytes, code and data together (128 KiB: datasheet v0.03).
     pub sram_per_pe_bytes: u64,
-    /// SRAM per PE kept for kernel code, stack and runtime state (16 KiB: assumption).
+    /// SRAM per PE kept for kernel code, stack and runtime state, since code shares the PE's
+    /// SRAM with data (16 KiB: assumption).
     pub reserved_sram_per_pe_bytes: u64,
     /// PE clock in Hz (150 MHz, the lower published operating point; 300 MHz also published).
     pub clock_hz: u64,
     /// Real-time tick (one simulation step) in microseconds (1000: DESIGN.md §5).
     pub tick_us: u64,
-    /// Multicast routing entries per router (16,384: figure of the issue brief, per router).
+    /// Entries of a multicast routing table (16,384: SpiNNaker2 datasheet v0.03, which gives
+    /// them to the chip's one multicast router; the tables built for this machine must fit).
     pub routing_entries: u32,
     /// 8-bit multiply-accumulates per cycle of one PE's MAC array (64: TU Dresden SpiNNaker2 FAQ).
     pub macs_per_cycle: u32,
@@ -82,7 +84,9 @@ pub struct Chip {
     pub noc_link_cycles_per_packet: u32,
 }
 
-/// A board: a 2-D grid of identical chips joined by chip-to-chip links.
+/// A board: a 2-D grid of identical chips joined by chip-to-chip links. Real chips have six
+/// links (datasheet v0.03); the model keeps the four of a square mesh, which only overestimates
+/// distances.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Board {
