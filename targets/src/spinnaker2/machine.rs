@@ -471,6 +471,30 @@ impl Machine {
         (index < self.chip.qpes).then_some(index)
     }
 
+    /// Board-wide index of a QPE (chips row-major, then the chip's QPE index), dense in
+    /// `0..total_qpes()`; a QPE's PEs have ids `index · pes_per_qpe + pe`. `None` if the QPE
+    /// does not exist.
+    pub fn global_qpe_index(&self, q: QpeCoord) -> Option<u32> {
+        let local = self.qpe_index(q)?;
+        let chip = q.chip_y * self.board.chips_x + q.chip_x;
+        Some(chip * self.chip.qpes + local)
+    }
+
+    /// The QPE with board-wide index `index`, or `None` if the index is beyond the machine.
+    pub fn qpe_coord(&self, index: u32) -> Option<QpeCoord> {
+        if index >= self.total_qpes() {
+            return None;
+        }
+        let local = index % self.chip.qpes;
+        let chip = index / self.chip.qpes;
+        Some(QpeCoord {
+            chip_x: chip % self.board.chips_x,
+            chip_y: chip / self.board.chips_x,
+            qpe_x: local % self.chip.mesh_width,
+            qpe_y: local / self.chip.mesh_width,
+        })
+    }
+
     /// Position of a QPE on the global grid made by tiling the chip meshes.
     fn global_xy(&self, q: QpeCoord) -> (u64, u64) {
         (
@@ -480,7 +504,8 @@ impl Machine {
     }
 
     /// Hops of the dimension-ordered route between two QPEs. PEs of one QPE talk through its
-    /// router without a hop; `Hops::default()` is returned then.
+    /// router without a hop; `Hops::default()` is returned then. The coordinates are not
+    /// checked against the machine (see [`Machine::pe_hops`] for ids that are).
     pub fn qpe_hops(&self, from: QpeCoord, to: QpeCoord) -> Hops {
         let (ax, ay) = self.global_xy(from);
         let (bx, by) = self.global_xy(to);
@@ -671,6 +696,19 @@ mod tests {
                 assert!(seen.insert(c));
             }
             assert_eq!(m.pe_coord(PeId(m.total_pes())), None);
+            for index in 0..m.total_qpes() {
+                let q = m.qpe_coord(index).expect("index in range");
+                assert_eq!(m.global_qpe_index(q), Some(index));
+                let first_pe = m.pe_id(PeCoord {
+                    chip_x: q.chip_x,
+                    chip_y: q.chip_y,
+                    qpe_x: q.qpe_x,
+                    qpe_y: q.qpe_y,
+                    pe: 0,
+                });
+                assert_eq!(first_pe, Some(PeId(index * m.chip.pes_per_qpe)));
+            }
+            assert_eq!(m.qpe_coord(m.total_qpes()), None);
         }
     }
 
