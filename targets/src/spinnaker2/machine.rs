@@ -241,7 +241,8 @@ impl Machine {
     }
 
     /// A small machine for tests that makes models spill over several chips: 2 × 2 QPEs of 4 PEs
-    /// with 16 KiB SRAM (4 KiB reserved) per PE, on a board of `chips_x × chips_y` chips.
+    /// with 16 KiB SRAM (4 KiB reserved) per PE, on a board of `chips_x × chips_y` chips (each
+    /// at least 1).
     pub fn tiny(chips_x: u32, chips_y: u32) -> Machine {
         Machine {
             chip: Chip {
@@ -255,8 +256,8 @@ impl Machine {
                 ..Chip::default()
             },
             board: Board {
-                chips_x,
-                chips_y,
+                chips_x: chips_x.max(1),
+                chips_y: chips_y.max(1),
                 ..Board::default()
             },
         }
@@ -395,23 +396,26 @@ impl Machine {
     }
 
     /// PEs on one chip.
+    ///
+    /// This and the helpers below assume a validated machine (a preset, or one from
+    /// [`Machine::from_json`] / [`Machine::load`]); counts saturate rather than overflow.
     pub fn pes_per_chip(&self) -> u32 {
-        self.chip.pes_per_qpe * self.chip.qpes
+        self.chip.pes_per_qpe.saturating_mul(self.chip.qpes)
     }
 
     /// Chips on the board.
     pub fn total_chips(&self) -> u32 {
-        self.board.chips_x * self.board.chips_y
+        self.board.chips_x.saturating_mul(self.board.chips_y)
     }
 
     /// QPEs on the board.
     pub fn total_qpes(&self) -> u32 {
-        self.chip.qpes * self.total_chips()
+        self.chip.qpes.saturating_mul(self.total_chips())
     }
 
     /// PEs on the board; every [`PeId`] is below this.
     pub fn total_pes(&self) -> u32 {
-        self.pes_per_chip() * self.total_chips()
+        self.pes_per_chip().saturating_mul(self.total_chips())
     }
 
     /// SRAM per PE left for neuron state, synapse matrices and buffers after the code/stack
