@@ -1,0 +1,383 @@
+//! The event-driven simulation loop (timing rules in the module doc of
+//! [`crate::noc`]).
+
+use super::error::NocError;
+use super::link::OutputPort;
+use super::packet::{Packet, PeId, RouterId};
+use super::params::{LinkParams, NocParams};
+use super::port::{Port, MESH_PORTS};
+use super::queue::EventQueue;
+use super::route::Router;
+use super::stats::{Delivery, LinkStats, NocStats, PeDeliveries};
+
+/// A packet (or one copy of it) arriving at a router; its cycle is the
+/// event queue's key. `Ord` is only needed by the queue's overflow heap,
+/// where a unique sequence number decides first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Arrival {
+    /// Injection cycle, carried along so the hot loop never reads the
+    /// (large, randomly ordered) input slice.
+    inject: u64,
+    packet: u32,
+    key: u32,
+    router: u32,
+    hops: u32,
+    in_port: Port,
+}
+
+/// A packet of the input as the injection schedule holds it: sorted by
+/// `(cycle, index)` and read sequentially.
+#[derive(Clone, Copy, Debug)]
+struct Injection {
+    cycle: u64,
+    index: u32,
+    key: u32,
+    router: u32,
+    pe: u8,
+}
+
+/// Mesh geometry resolved once for the hot loop.
+struct Mesh<'a> {
+    params: &'a NocParams,
+    width: u32,
+    height: u32,
+    ports_per_router: usize,
+}
+
+impl<'a> Mesh<'a> {
+    fn id(&self, router: u32) -> RouterId {
+        RouterId::new(router % self.width, router / self.width)
+    }
+
+    fn index(&self, r: RouterId) -> u32 {
+        r.y * self.width + r.x
+    }
+
+    fn same_chip(&self, a: RouterId, b: RouterId) -> bool {
+        a.x / self.params.chip_width == b.x / self.params.chip_width
+            && a.y / self.params.chip_height == b.y / self.params.chip_height
+    }
+
+    /// Neighbour of `r` through mesh port `port`, if on the grid.
+    fn neighbour(&self, r: RouterId, port: Port) -> Option<RouterId> {
+        let Port::Mesh(d) = port else { return None };
+        let (dx, dy) = d.delta();
+        let x = i64::from(r.x) + dx;
+        let y = i64::from(r.y) + dy;
+        let x = u32::try_from(x).ok().filter(|&x| x < self.width)?;
+        let y = u32::try_from(y).ok().filter(|&y| y < self.height)?;
+        Some(RouterId::new(x, y))
+    }
+
+    /// Parameters of the link behind `port` of router `r` (`to` is the
+    /// neighbour for mesh ports).
+    fn link(&self, r: RouterId, to: Option<RouterId>) -> &'a LinkParams {
+        match to {
+            None => &self.params.local_link,
+            Some(n) if self.same_chip(r, n) => &self.params.mesh_link,
+            Some(_) => &self.params.chip_link,
+        }
+    }
+}
+
+/// Where one output port leads, precomputed so that the hot loop does no
+/// coordinate arithmetic.
+#[derive(Clone, Copy, Debug)]
+enum Wire {
+    /// Mesh link to router `to`, arriving there on `in_port`.
+    Router { to: u32, in_port: Port },
+    /// Link to a local PE.
+    Pe(u8),
+    /// A mesh port off the edge of the grid.
+    Off,
+}
+
+/// One output port: its wire and its link parameters.
+#[derive(Clone, Copy, Debug)]
+struct Slot<'a> {
+    wire: Wire,
+    link: &'a LinkParams,
+}
+
+impl<'a> Mesh<'a> {
+    /// Slots of every port of every router, router-major.
+    fn slots(&self) -> Vec<Slot<'a>> {
+        let routers = self.width * self.height;
+        let mut slots = Vec::with_capacity(routers as usize * self.ports_per_router);
+        for r in 0..routers {
+            let here = self.id(r);
+            for idx in 0..self.ports_per_router {
+                let slot = match Port::from_index(idx) {
+                    Some(Port::Local(pe)) => Slot {
+                        wire: Wire::Pe(pe),
+                        link: &self.params.local_link,
+                    },
+                    Some(port @ Port::Mesh(d)) => match self.neighbour(here, port) {
+                        Some(n) => Slot {
+                            wire: Wire::Router {
+                                to: self.index(n),
+                                in_port: Port::Mesh(d.opposite()),
+                            },
+                            link: self.link(here, Some(n)),
+                        },
+                        None => Slot {
+                            wire: Wire::Off,
+                            link: &self.params.mesh_link,
+                        },
+                    },
+                    None => Slot {
+                        wire: Wire::Off,
+                        link: &self.params.mesh_link,
+                    },
+                };
+                slots.push(slot);
+            }
+        }
+        slots
+    }
+}
+
+/// Per-PE delivery tally while simulating.
+#[derive(Clone, Copy, Default)]
+struct Tally {
+    count: u64,
+    first: u64,
+    last: u64,
+}
+
+/// Simulate `packets` on the mesh described by `params`, routed hop by hop
+/// by `router`. Deterministic: the same inputs give the same [`NocStats`].
+///
+/// Errors: invalid parameters, a packet whose source is off the mesh, a
+/// routing decision naming a port the router lacks, or a packet crossing
+/// more than `max_hops` links.
+pub fn simulate<R: Router + ?Sized>(
+    packets: &[Packet],
+    params: &NocParams,
+    router: &R,
+) -> Result<NocStats, NocError> {
+    params.validate()?;
+    let count =
+        u32::try_from(packets.len()).map_err(|_| NocError::TooManyPackets(packets.len()))?;
+    let mesh = Mesh {
+        params,
+        width: params.width(),
+        height: params.height(),
+        ports_per_router: MESH_PORTS + params.pes_per_router,
+    };
+    let pes = params.pes_per_router;
+    for (i, p) in packets.iter().enumerate() {
+        let s = p.source;
+        if s.router.x >= mesh.width || s.router.y >= mesh.height || usize::from(s.pe) >= pes {
+            return Err(NocError::BadSource {
+                packet: i,
+                router: s.router,
+                pe: s.pe,
+                width: mesh.width,
+                height: mesh.height,
+                pes,
+            });
+        }
+    }
+    // Injections in (cycle, input index) order; at equal cycles they go
+    // before forwarded copies.
+    let mut order: Vec<Injection> = packets
+        .iter()
+        .zip(0..count)
+        .map(|(p, index)| Injection {
+            cycle: p.inject_cycle,
+            index,
+            key: p.key,
+            router: mesh.index(p.source.router),
+            pe: p.source.pe,
+        })
+        .collect();
+    order.sort_unstable_by_key(|j| (j.cycle, j.index));
+
+    let routers = (mesh.width as usize) * (mesh.height as usize);
+    let mut ports = vec![OutputPort::default(); routers * mesh.ports_per_router];
+    let mut tallies = vec![Tally::default(); routers * pes];
+    let mut deliveries: Vec<Delivery> = Vec::with_capacity(packets.len());
+    let mut queue: EventQueue<Arrival> = EventQueue::new();
+    let slots = mesh.slots();
+    let ids: Vec<RouterId> = (0..mesh.width * mesh.height).map(|r| mesh.id(r)).collect();
+    let mut unrouted = 0u64;
+    let mut latency_sum = 0u128;
+    let mut max_latency = 0u64;
+    let mut makespan = 0u64;
+    let mut cursor = 0usize;
+
+    loop {
+        let next = order.get(cursor);
+        let limit = next.map_or(u64::MAX, |j| j.cycle);
+        let (cycle, ev) = if let Some(e) = queue.pop_before(limit) {
+            e
+        } else if let Some(j) = next {
+            cursor += 1;
+            let ev = Arrival {
+                inject: j.cycle,
+                packet: j.index,
+                key: j.key,
+                router: j.router,
+                hops: 0,
+                in_port: Port::Local(j.pe),
+            };
+            (j.cycle, ev)
+        } else {
+            break;
+        };
+        let Some(&here) = ids.get(ev.router as usize) else {
+            continue;
+        };
+        let outs = router.route(here, ev.key, ev.in_port);
+        if outs.is_empty() {
+            unrouted += 1;
+            continue;
+        }
+        let ready = cycle.saturating_add(params.router_latency);
+        let base = ev.router as usize * mesh.ports_per_router;
+        for idx in outs.indices() {
+            let found = (idx < mesh.ports_per_router)
+                .then(|| slots.get(base + idx).zip(ports.get_mut(base + idx)))
+                .flatten();
+            let (slot, out) = match found {
+                Some((slot, out)) if !matches!(slot.wire, Wire::Off) => (slot, out),
+                _ => {
+                    return Err(NocError::InvalidRoute {
+                        packet: ev.packet as usize,
+                        key: ev.key,
+                        router: here,
+                        port: Port::from_index(idx),
+                    })
+                }
+            };
+            let Some(start) = out.admit(ready, slot.link, params.wait_timeout) else {
+                continue;
+            };
+            let arrive = start.saturating_add(slot.link.latency);
+            match slot.wire {
+                Wire::Router { to, in_port } => {
+                    let hops = ev.hops + 1;
+                    if hops > params.max_hops {
+                        return Err(NocError::HopLimit {
+                            packet: ev.packet as usize,
+                            key: ev.key,
+                            router: here,
+                            max_hops: params.max_hops,
+                        });
+                    }
+                    let next = Arrival {
+                        router: to,
+                        in_port,
+                        hops,
+                        ..ev
+                    };
+                    queue.push(arrive, next);
+                }
+                Wire::Pe(pe) => {
+                    let latency = arrive.saturating_sub(ev.inject);
+                    latency_sum += u128::from(latency);
+                    max_latency = max_latency.max(latency);
+                    makespan = makespan.max(arrive);
+                    if let Some(t) = tallies.get_mut(ev.router as usize * pes + usize::from(pe)) {
+                        if t.count == 0 {
+                            t.first = arrive;
+                        }
+                        t.count += 1;
+                        t.last = t.last.max(arrive);
+                    }
+                    deliveries.push(Delivery {
+                        packet: ev.packet,
+                        pe: PeId { router: here, pe },
+                        cycle: arrive,
+                    });
+                }
+                Wire::Off => {}
+            }
+        }
+    }
+
+    deliveries.sort_by_key(|d| d.cycle);
+    Ok(collect_stats(
+        &mesh,
+        packets.len(),
+        deliveries,
+        &tallies,
+        &ports,
+        unrouted,
+        latency_sum,
+        max_latency,
+        makespan,
+    ))
+}
+
+/// Turn the simulator's tallies into the sorted, reproducible report.
+#[allow(clippy::too_many_arguments)]
+fn collect_stats(
+    mesh: &Mesh<'_>,
+    injected: usize,
+    deliveries: Vec<Delivery>,
+    tallies: &[Tally],
+    ports: &[OutputPort],
+    unrouted: u64,
+    latency_sum: u128,
+    max_latency: u64,
+    makespan: u64,
+) -> NocStats {
+    let pes = mesh.params.pes_per_router;
+    let mut per_pe: Vec<PeDeliveries> = tallies
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.count > 0)
+        .map(|(i, t)| PeDeliveries {
+            pe: PeId {
+                router: mesh.id((i / pes) as u32),
+                pe: (i % pes) as u8,
+            },
+            count: t.count,
+            first_cycle: t.first,
+            last_cycle: t.last,
+        })
+        .collect();
+    per_pe.sort_by_key(|p| p.pe);
+    let window = makespan as f64 + 1.0;
+    let mut links: Vec<LinkStats> = ports
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.sent > 0 || p.dropped > 0)
+        .filter_map(|(i, p)| {
+            let router = mesh.id((i / mesh.ports_per_router) as u32);
+            let port = Port::from_index(i % mesh.ports_per_router)?;
+            let to = mesh.neighbour(router, port);
+            let link = mesh.link(router, to);
+            let busy = p.sent as f64 * f64::from(link.bandwidth.cycles)
+                / f64::from(link.bandwidth.packets);
+            Some(LinkStats {
+                router,
+                port,
+                inter_chip: to.is_some_and(|n| !mesh.same_chip(router, n)),
+                packets: p.sent,
+                dropped: p.dropped,
+                utilisation: busy / window,
+            })
+        })
+        .collect();
+    links.sort_by_key(|l| (l.router, l.port));
+    let delivered = deliveries.len() as u64;
+    NocStats {
+        injected: injected as u64,
+        delivered,
+        deliveries,
+        per_pe,
+        dropped: ports.iter().map(|p| p.dropped).sum(),
+        unrouted,
+        max_latency,
+        mean_latency: if delivered == 0 {
+            0.0
+        } else {
+            latency_sum as f64 / delivered as f64
+        },
+        links,
+        makespan,
+    }
+}
