@@ -4,3 +4,4 @@
 //! (key allocation, multicast tables, compression) lives in `routing`, written separately.
 
 pub mod machine;
+pub mod routing;
