@@ -37,9 +37,10 @@
 //!    far end — the neighbour router, or the PE — at `s + latency`.
 //!
 //! Hence an uncontended packet crossing `h` mesh links reaches its PE at
-//! `inject_cycle + (h + 1) * router_latency + (sum of the h link latencies)
-//! + local_link.latency`. With 1 packet per cycle, `k` copies reaching one
-//!   port in the same cycle start over `k` consecutive cycles.
+//! `inject_cycle + (h + 1) * router_latency + L + local_link.latency`, `L`
+//! the sum of the latencies of the `h` mesh links. With 1 packet per cycle,
+//! `k` copies reaching one port in the same cycle start over `k`
+//! consecutive cycles.
 //!
 //! # Drop rule
 //!
@@ -57,8 +58,9 @@
 //!
 //! # Determinism
 //!
-//! Event-driven: a binary heap of router arrivals keyed by `(cycle, seq)`,
-//! `seq` a counter in creation order. Injections are merged in
+//! Event-driven: router arrivals are processed in `(cycle, seq)` order,
+//! `seq` their creation order (a timing wheel that yields exactly the order
+//! of a binary heap on that key). Injections are merged in
 //! `(inject_cycle, input index)` order and, at equal cycles, go before
 //! forwarded copies. Copies of one packet are made in port-index order.
 //! Deliveries are reported sorted by cycle, ties in processing order;
@@ -75,10 +77,10 @@
 //! the shared 2-core dev machine with the ignored test
 //! `sim_tests::perf_one_second_of_traffic` (16x16 mesh, 4 PEs per router,
 //! 10^6 packets over 1.5·10^8 cycles = 1 s at 150 MHz, each multicast to 4
-//! PEs, dense routing table): 0.37 s when the targets lie within 2 routers
-//! of the source (1.1·10^7 link crossings), 0.94 s when they are anywhere
-//! on the mesh (3.5·10^7 crossings, the worst case): about 27 ns per link
-//! crossing.
+//! PEs, dense routing table): 0.37–0.50 s when the targets lie within 2
+//! routers of the source (1.1·10^7 link crossings), 0.94–1.2 s when they
+//! are anywhere on the mesh (3.5·10^7 crossings, the worst case): about
+//! 30 ns per link crossing; the spread is the load of the shared machine.
 //!
 //! # Not modelled
 //!

@@ -1,7 +1,8 @@
 //! The simulator's event queue: a timing wheel with a binary-heap overflow.
 //!
-//! Packets in flight are almost always scheduled a few tens of cycles
-//! ahead, so a ring of per-cycle buckets makes push and pop O(1); events
+//! Packets in flight are almost always scheduled a few cycles ahead, so a
+//! ring of 64 per-cycle buckets, with a 64-bit mask of the non-empty ones
+//! to skip idle cycles in one step, makes push and pop O(1); events
 //! further ahead than the ring wait in a heap keyed by `(cycle, seq)` and
 //! move into the ring, in that order, as soon as their cycle enters it.
 //! Events of one cycle therefore come out in creation order, exactly as a
@@ -10,7 +11,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-/// Cycles covered by the ring (a power of two).
+/// Cycles covered by the ring: one bit of the occupancy mask each.
 const WHEEL: usize = 64;
 
 /// Min-queue of `T` by `(cycle, insertion order)`.
@@ -23,8 +24,8 @@ pub(crate) struct EventQueue<T> {
     now: u64,
     /// Events of the current bucket already returned.
     pos: usize,
-    /// Events in the ring not yet returned.
-    in_ring: usize,
+    /// Bit `c % WHEEL` set when the bucket of cycle `c` may hold events.
+    occupied: u64,
     /// Events at `now + WHEEL` or later.
     far: BinaryHeap<Reverse<(u64, u64, T)>>,
     /// Insertion counter for the overflow heap.
@@ -38,14 +39,14 @@ impl<T: Copy + Ord> EventQueue<T> {
             buckets: (0..WHEEL).map(|_| Vec::new()).collect(),
             now: 0,
             pos: 0,
-            in_ring: 0,
+            occupied: 0,
             far: BinaryHeap::new(),
             seq: 0,
         }
     }
 
     fn bucket(&mut self, cycle: u64) -> &mut Vec<T> {
-        let i = (cycle & (WHEEL as u64 - 1)) as usize;
+        let i = (cycle % WHEEL as u64) as usize;
         // `i < WHEEL == buckets.len()`, so this never falls back.
         let last = self.buckets.len() - 1;
         &mut self.buckets[i.min(last)]
@@ -59,7 +60,7 @@ impl<T: Copy + Ord> EventQueue<T> {
         let cycle = cycle.max(self.now);
         if cycle - self.now < WHEEL as u64 {
             self.bucket(cycle).push(item);
-            self.in_ring += 1;
+            self.occupied |= 1 << (cycle % WHEEL as u64);
         } else {
             self.far.push(Reverse((cycle, self.seq, item)));
             self.seq += 1;
@@ -74,7 +75,7 @@ impl<T: Copy + Ord> EventQueue<T> {
             }
             self.far.pop();
             self.bucket(c).push(item);
-            self.in_ring += 1;
+            self.occupied |= 1 << (c % WHEEL as u64);
         }
     }
 
@@ -92,20 +93,20 @@ impl<T: Copy + Ord> EventQueue<T> {
             let bucket = self.bucket(now);
             if let Some(item) = bucket.get(pos).copied() {
                 self.pos += 1;
-                self.in_ring -= 1;
                 return Some((now, item));
             }
             bucket.clear();
             self.pos = 0;
-            let next = if self.in_ring > 0 {
-                now + 1
-            } else {
-                match self.far.peek() {
-                    Some(Reverse((c, _, _))) => *c,
-                    None => limit,
-                }
+            let here = (now % WHEEL as u64) as u32;
+            self.occupied &= !(1u64 << here);
+            // Next non-empty bucket of the ring, else the first far event
+            // (always later than every ring event), never past `limit`.
+            let ring = match self.occupied {
+                0 => u64::MAX,
+                mask => now + u64::from(mask.rotate_right(here).trailing_zeros()),
             };
-            self.now = next.min(limit).max(now);
+            let far = self.far.peek().map_or(u64::MAX, |Reverse((c, _, _))| *c);
+            self.now = ring.min(far).min(limit).max(now);
             self.refill();
         }
     }

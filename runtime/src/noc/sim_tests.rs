@@ -343,8 +343,21 @@ fn random_traffic(
 
 #[test]
 fn same_input_gives_same_output() {
-    let mut params = NocParams::single_chip(6, 6, 4);
+    // 2 x 2 chips of 3 x 3 routers, slower links between chips.
+    let mut params = NocParams {
+        chips_x: 2,
+        chips_y: 2,
+        ..NocParams::single_chip(3, 3, 4)
+    };
     params.mesh_link.queue_capacity = 2;
+    params.chip_link = LinkParams {
+        latency: 4,
+        bandwidth: Bandwidth {
+            packets: 1,
+            cycles: 2,
+        },
+        queue_capacity: 4,
+    };
     params.wait_timeout = Some(2);
     let (packets, router) = random_traffic(&params, 3000, 5, 300, None, 42);
     let a = simulate(&packets, &params, &router).unwrap();
@@ -362,6 +375,7 @@ fn same_input_gives_same_output() {
         .sum();
     assert_eq!(local, a.delivered);
     assert_eq!(a.per_pe.iter().map(|p| p.count).sum::<u64>(), a.delivered);
+    assert!(a.links.iter().any(|l| l.inter_chip && l.dropped > 0));
     assert!(a.deliveries.windows(2).all(|w| w[0].cycle <= w[1].cycle));
     assert!(a.per_pe.windows(2).all(|w| w[0].pe < w[1].pe));
 }
