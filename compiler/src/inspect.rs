@@ -28,28 +28,13 @@ pub struct Summary {
     pub rows: Vec<NodeRow>,
 }
 
-/// Numbers of values held in an op's tensor attributes (neuron parameters, thresholds).
+/// Numbers of values held in an op's tensor attributes (neuron parameters, thresholds,
+/// requantization multipliers): the same enumeration `snnc report` counts.
 fn attr_params(op: &Op) -> usize {
-    match op {
-        Op::Lif(p) => {
-            p.tau.len() + p.r.len() + p.v_leak.len() + p.v_threshold.len() + p.v_reset.len()
-        }
-        Op::CubaLif(p) => {
-            p.tau_syn.len()
-                + p.tau_mem.len()
-                + p.r.len()
-                + p.v_leak.len()
-                + p.v_threshold.len()
-                + p.v_reset.len()
-                + p.w_in.len()
-        }
-        Op::If(p) => p.r.len() + p.v_threshold.len() + p.v_reset.len(),
-        Op::Li(p) => p.tau.len() + p.r.len() + p.v_leak.len(),
-        Op::Integrator(p) => p.r.len(),
-        Op::Delay(p) => p.delay.len(),
-        Op::Threshold(p) => p.threshold.len(),
-        _ => 0,
-    }
+    crate::report::layer::attr_tensors(op)
+        .iter()
+        .map(|(_, t, _)| t.len())
+        .sum()
 }
 
 pub fn summarize(g: &Graph, info: &GraphInfo) -> Summary {

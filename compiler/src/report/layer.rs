@@ -108,7 +108,7 @@ pub fn param_tensors(
 /// fixed-point neuron's parameters at its membrane width; requantization multipliers 32 bits
 /// (they lie in `[0, 2^31)`) and shifts 8; binary thresholds 32 (an i32 accumulator) and their
 /// flip flags 1; delays 32.
-fn attr_tensors(op: &Op) -> Vec<(&'static str, &Tensor, u32)> {
+pub fn attr_tensors(op: &Op) -> Vec<(&'static str, &Tensor, u32)> {
     match op {
         Op::Lif(p) => vec![
             ("tau", &p.tau, 32),
