@@ -1,27 +1,16 @@
 //! `--passes`, `--calib`, `snnc passes` and `snnc report` end to end: what the pipeline prints
 //! and writes, and clean one-line failures (exit 1, file and pass named, no output) on bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn models(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/models")
-        .join(rel)
-}
+use std::path::Path;
+use std::process::Output;
 
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("snnc-passes-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use common::{models, scratch, snnc};
 
-fn snnc(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_snnc"))
-        .args(args.iter().map(|a| a.as_ref()))
-        .output()
-        .expect("run snnc")
+/// Exit 1, one `error:` line containing every needle, and nothing written into `dir`.
+fn assert_clean_failure(out: &Output, needles: &[&str], dir: &Path) {
+    common::assert_clean_failure(out, needles, dir, &[]);
 }
 
 fn stderr(o: &Output) -> String {
@@ -31,21 +20,6 @@ fn stderr(o: &Output) -> String {
 fn ok(o: &Output) -> String {
     assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(o));
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Exit 1, one `error:` line containing every needle, and nothing written into `dir`.
-fn assert_clean_failure(out: &Output, needles: &[&str], dir: &Path) {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    for n in needles {
-        assert!(lines[0].contains(n), "`{n}` missing from: {err}");
-    }
-    let left: Vec<_> = std::fs::read_dir(dir).unwrap().collect();
-    assert!(left.is_empty(), "output left behind: {left:?}");
 }
 
 #[test]
