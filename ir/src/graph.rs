@@ -293,14 +293,46 @@ impl Graph {
             }
         }
         if order.len() != ids.len() {
-            let stuck = ids
-                .iter()
-                .find(|i| indeg[i] > 0)
-                .map(|i| self.node(*i).name.clone())
-                .unwrap_or_default();
-            return Err(IrError::Cycle { node: stuck });
+            let stuck: BTreeSet<NodeId> = ids.iter().copied().filter(|i| indeg[i] > 0).collect();
+            return Err(self.cycle_error(&stuck));
         }
         Ok(order)
+    }
+
+    /// The error for the nodes a topological sort could not order: it names the node with the
+    /// smallest id on one cycle, found by walking from the smallest stuck node to its smallest
+    /// stuck predecessor until a node repeats (stuck nodes downstream of a cycle are not named).
+    fn cycle_error(&self, stuck: &BTreeSet<NodeId>) -> IrError {
+        let Some(mut cur) = stuck.first().copied() else {
+            return IrError::Graph("the graph has a cycle".to_string());
+        };
+        let mut path: Vec<NodeId> = Vec::new();
+        let mut at: std::collections::BTreeMap<NodeId, usize> = Default::default();
+        loop {
+            if let Some(&start) = at.get(&cur) {
+                let on_cycle = path.get(start..).and_then(|c| c.iter().min().copied());
+                let node = on_cycle.unwrap_or(cur);
+                return IrError::Cycle {
+                    node: self.node(node).name.clone(),
+                };
+            }
+            at.insert(cur, path.len());
+            path.push(cur);
+            let pred = self
+                .operands(cur)
+                .into_iter()
+                .filter(|(s, e)| !e.recurrent && stuck.contains(s))
+                .map(|(s, _)| s)
+                .min();
+            match pred {
+                Some(p) => cur = p,
+                None => {
+                    return IrError::Cycle {
+                        node: self.node(cur).name.clone(),
+                    }
+                }
+            }
+        }
     }
 
     /// Remove a node and its edges. Graph input/output lists drop it too.

@@ -5,7 +5,7 @@
 //! fixed order (names, operand slots, graph inputs and outputs, cycles, values, types) and nodes
 //! are visited in id order, so the same broken graph always gives the same first error.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::text::type_to_string;
 use crate::{infer, DType, Graph, IrError, Node, NodeId, Op, Tensor};
@@ -40,7 +40,7 @@ pub fn verify(g: &Graph) -> Result<GraphInfo, IrError> {
     }
     check_io(g, &ids, Io::Input)?;
     check_io(g, &ids, Io::Output)?;
-    let order = g.topo_order().map_err(|_| cycle_error(g, &ids))?;
+    let order = g.topo_order()?;
     for &id in &ids {
         check_values(g.node(id))?;
     }
@@ -205,68 +205,6 @@ fn check_io(g: &Graph, ids: &[NodeId], io: Io) -> Result<(), IrError> {
         return Err(IrError::Graph("the graph has no outputs".to_string()));
     }
     Ok(())
-}
-
-/// The error for a graph whose non-recurrent edges form a cycle. It names the node with the
-/// smallest id on one cycle, found deterministically: strip every node a topological sort can
-/// order, then walk from the smallest remaining node to its smallest remaining predecessor until
-/// a node repeats.
-fn cycle_error(g: &Graph, ids: &[NodeId]) -> IrError {
-    let mut indeg: BTreeMap<NodeId, usize> = ids.iter().map(|i| (*i, 0)).collect();
-    for (_, dst, e) in g.edges() {
-        if !e.recurrent {
-            *indeg.entry(dst).or_default() += 1;
-        }
-    }
-    let mut ready: Vec<NodeId> = indeg
-        .iter()
-        .filter(|(_, d)| **d == 0)
-        .map(|(i, _)| *i)
-        .collect();
-    while let Some(id) = ready.pop() {
-        for (dst, e) in g.users(id) {
-            if e.recurrent {
-                continue;
-            }
-            if let Some(d) = indeg.get_mut(&dst) {
-                *d = d.saturating_sub(1);
-                if *d == 0 {
-                    ready.push(dst);
-                }
-            }
-        }
-    }
-    let remaining: BTreeSet<NodeId> = indeg
-        .iter()
-        .filter(|(_, d)| **d > 0)
-        .map(|(i, _)| *i)
-        .collect();
-    let name = |id: NodeId| IrError::Cycle {
-        node: g.node(id).name.clone(),
-    };
-    let Some(mut cur) = remaining.first().copied() else {
-        return IrError::Graph("the graph has a cycle".to_string());
-    };
-    let mut path: Vec<NodeId> = Vec::new();
-    let mut at: BTreeMap<NodeId, usize> = BTreeMap::new();
-    loop {
-        if let Some(&start) = at.get(&cur) {
-            let on_cycle = path.get(start..).and_then(|c| c.iter().min().copied());
-            return name(on_cycle.unwrap_or(cur));
-        }
-        at.insert(cur, path.len());
-        path.push(cur);
-        let pred = g
-            .operands(cur)
-            .into_iter()
-            .filter(|(s, e)| !e.recurrent && remaining.contains(s))
-            .map(|(s, _)| s)
-            .min();
-        match pred {
-            Some(p) => cur = p,
-            None => return name(cur),
-        }
-    }
 }
 
 /// The tensors an op holds: a constant's data (`None`) and its tensor attributes (by name).
