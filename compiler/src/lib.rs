@@ -1,6 +1,7 @@
 //! snnc's frontends, passes and pipeline. The `snnc` binary is a thin layer over this library.
 
 pub mod cli;
+pub mod encode;
 pub mod error;
 pub mod frontend;
 pub mod inspect;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use snnc_ir::interp::Interpreter;
 use snnc_ir::{DType, Graph, GraphInfo, Tensor};
 
+use crate::encode::StepInput;
 use crate::error::CliError;
 use crate::npy::Array;
 
@@ -103,9 +104,7 @@ fn sim_err(model: &Path, e: snnc_ir::IrError) -> CliError {
 }
 
 struct InputPlan {
-    data: Vec<f32>,
-    /// Elements per sample (per step for spike input).
-    per_sample: usize,
+    values: StepInput,
     shape: Vec<usize>,
     dtype: DType,
 }
@@ -142,39 +141,24 @@ impl Plan {
                 path: inp.path.to_path_buf(),
                 reason,
             };
-            let a = inp.array;
-            if a.shape.is_empty() {
-                return Err(bad("expected a batch array [N, ...], got a scalar".into()));
-            }
-            let n = a.shape[0];
+            let values = StepInput::new(
+                inp.array,
+                inp.path,
+                &node.name,
+                &ty.to_string(),
+                ty.numel(),
+                plans.len(),
+                opts,
+            )?;
+            let n = values.batch();
             if *batch.get_or_insert(n) != n {
-                return Err(bad(format!(
-                    "batch size {n} differs from the other inputs'"
-                )));
-            }
-            let mut per = a.shape[1..].iter().product::<usize>();
-            if opts.encoding == Encoding::Spikes {
-                if a.shape.len() < 2 || a.shape[1] != opts.steps {
-                    return Err(bad(format!(
-                        "spike input must be [N, T = {}, ...], got {:?}",
-                        opts.steps, a.shape
-                    )));
-                }
-                per /= opts.steps;
-            }
-            if per != ty.numel() {
-                return Err(bad(format!(
-                    "each sample has {per} values but input `{}` is {ty} ({} values)",
-                    node.name,
-                    ty.numel()
-                )));
-            }
-            if let Some(i) = a.data.iter().position(|v| !v.is_finite()) {
-                return Err(bad(format!("element {i} is not finite")));
+                return Err(CliError::Npy {
+                    path: inp.path.to_path_buf(),
+                    reason: format!("batch size {n} differs from the other inputs'"),
+                });
             }
             plans.push(InputPlan {
-                data: a.data.clone(),
-                per_sample: per,
+                values,
                 shape: ty.shape.clone(),
                 dtype: ty.dtype,
             });
@@ -206,31 +190,7 @@ impl Plan {
     fn step_inputs(&self, i: usize, t: usize) -> Result<Vec<Tensor>, snnc_ir::IrError> {
         self.inputs
             .iter()
-            .enumerate()
-            .map(|(k, p)| {
-                let values: Vec<f32> = match self.encoding {
-                    Encoding::Direct => p.data[i * p.per_sample..(i + 1) * p.per_sample].to_vec(),
-                    Encoding::Spikes => {
-                        let base = (i * self.steps + t) * p.per_sample;
-                        p.data[base..base + p.per_sample].to_vec()
-                    }
-                    Encoding::Rate => {
-                        let mut rng = rate_rng(self.seed, k, i, t);
-                        p.data[i * p.per_sample..(i + 1) * p.per_sample]
-                            .iter()
-                            .map(|x| {
-                                let u = (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
-                                if u < x.clamp(0.0, 1.0) {
-                                    1.0
-                                } else {
-                                    0.0
-                                }
-                            })
-                            .collect()
-                    }
-                };
-                to_tensor(values, &p.shape, p.dtype)
-            })
+            .map(|p| to_tensor(p.values.step(i, t), &p.shape, p.dtype))
             .collect()
     }
 
@@ -247,14 +207,7 @@ impl Plan {
                 acc = vec![Vec::new(); outs.len()];
             }
             for (a, o) in acc.iter_mut().zip(outs) {
-                let v = o.to_f32_vec();
-                match self.reduce {
-                    _ if self.steps == 1 => *a = v,
-                    Reduce::None => a.extend(v),
-                    Reduce::Last => *a = v,
-                    Reduce::Sum if a.is_empty() => *a = v,
-                    Reduce::Sum => a.iter_mut().zip(v).for_each(|(x, y)| *x += y),
-                }
+                accumulate(a, o.to_f32_vec(), self.reduce, self.steps);
             }
         }
         Ok(acc)
@@ -265,19 +218,41 @@ impl Plan {
             .iter()
             .enumerate()
             .map(|(k, s)| {
-                let mut shape = vec![self.batch];
-                if self.steps > 1 && self.reduce == Reduce::None {
-                    shape.push(self.steps);
-                }
-                shape.extend(s);
-                let data = per_sample
-                    .iter()
-                    .flat_map(|o| o[k].iter().copied())
-                    .collect();
-                Array { shape, data }
+                let outputs = per_sample.iter().map(|o| o[k].as_slice());
+                assemble(outputs, self.batch, s, self.steps, self.reduce)
             })
             .collect()
     }
+}
+
+/// Fold one step's output `v` into a sample's accumulated output `a` as `reduce` says (a
+/// single-step run keeps its only output).
+pub fn accumulate(a: &mut Vec<f32>, v: Vec<f32>, reduce: Reduce, steps: usize) {
+    match reduce {
+        _ if steps == 1 => *a = v,
+        Reduce::None => a.extend(v),
+        Reduce::Last => *a = v,
+        Reduce::Sum if a.is_empty() => *a = v,
+        Reduce::Sum => a.iter_mut().zip(v).for_each(|(x, y)| *x += y),
+    }
+}
+
+/// The batch array of one output from its per-sample accumulated values: `[N, T, ...]` when
+/// every step is kept, `[N, ...]` otherwise.
+pub fn assemble<'a>(
+    per_sample: impl Iterator<Item = &'a [f32]>,
+    batch: usize,
+    sample_shape: &[usize],
+    steps: usize,
+    reduce: Reduce,
+) -> Array {
+    let mut shape = vec![batch];
+    if steps > 1 && reduce == Reduce::None {
+        shape.push(steps);
+    }
+    shape.extend(sample_shape);
+    let data = per_sample.flat_map(|o| o.iter().copied()).collect();
+    Array { shape, data }
 }
 
 fn to_tensor(values: Vec<f32>, shape: &[usize], dtype: DType) -> Result<Tensor, snnc_ir::IrError> {
@@ -317,7 +292,7 @@ impl SplitMix64 {
     }
 }
 
-fn rate_rng(seed: u64, input: usize, sample: usize, step: usize) -> SplitMix64 {
+pub(crate) fn rate_rng(seed: u64, input: usize, sample: usize, step: usize) -> SplitMix64 {
     let mut mix = SplitMix64::new(seed);
     let mut key = mix.next_u64();
     for part in [input as u64, sample as u64, step as u64] {
