@@ -112,9 +112,7 @@ struct InputPlan {
 struct Plan {
     batch: usize,
     steps: usize,
-    encoding: Encoding,
     reduce: Reduce,
-    seed: u64,
     inputs: Vec<InputPlan>,
     out_shapes: Vec<Vec<usize>>,
 }
@@ -137,10 +135,6 @@ impl Plan {
         for (inp, id) in inputs.iter().zip(g_inputs) {
             let node = graph.node(*id);
             let ty = graph.ty(*id);
-            let bad = |reason: String| CliError::Npy {
-                path: inp.path.to_path_buf(),
-                reason,
-            };
             let values = StepInput::new(
                 inp.array,
                 inp.path,
@@ -178,9 +172,7 @@ impl Plan {
         Ok(Plan {
             batch: batch.unwrap_or(0),
             steps: opts.steps,
-            encoding: opts.encoding,
             reduce: opts.reduce,
-            seed: opts.seed,
             inputs: plans,
             out_shapes,
         })
