@@ -56,6 +56,16 @@ pub enum Spinnaker2Error {
     /// The machine description is unusable.
     #[error(transparent)]
     Machine(#[from] MachineError),
+    /// The model needs more than the machine has (PEs, SRAM of one PE, routing keys); the
+    /// reason gives the numbers, e.g. "needs 200 PEs, machine has 152".
+    #[error("spinnaker2: model too big for the machine: {reason}")]
+    TooBig { reason: String },
+    /// A router's multicast table does not fit even after compression.
+    #[error("spinnaker2: routing table of router {router} does not fit: {reason}")]
+    RoutingTable { router: String, reason: String },
+    /// Partitioning, placement, layout or image building failed; `what` names the part.
+    #[error("spinnaker2: mapping {what}: {reason}")]
+    Mapping { what: String, reason: String },
 }
 
 impl Spinnaker2Error {
