@@ -3,6 +3,7 @@
 //! `machine` describes the chip and board every later stage reads its limits from. Routing
 //! (key allocation, multicast tables, compression) lives in `routing`, written separately.
 
+pub mod artifact;
 pub mod error;
 pub mod machine;
 pub mod network;
