@@ -226,3 +226,7 @@ pub struct Schedule {
     /// Depth of the output population: output step s appears at tick s + latency.
     pub latency: u32,
 }
+
+mod schedule;
+
+pub use schedule::MAX_DELAY_TICKS;
