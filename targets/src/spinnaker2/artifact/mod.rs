@@ -12,11 +12,14 @@
 //! between compiler and machine: the loader treats it as untrusted input and validates every
 //! byte before anything runs.
 
+pub mod check;
 pub mod digest;
 pub mod error;
 pub mod image;
+pub mod load;
 pub mod manifest;
 pub mod routing_file;
+pub mod write;
 
 pub use digest::{file_digest, files_digest, fnv1a32, fnv1a64};
 pub use error::{ArtifactError, ImageError};
@@ -24,11 +27,13 @@ pub use image::{
     build_synaptic_matrix, synapse_word, MasterEntry, MatrixBlock, NeuronParams, PeImage, PeRole,
     RequantEntry, Synapse,
 };
+pub use load::LoadedArtifact;
 pub use manifest::{
     InputEncoding, InputInfo, KernelInfo, KernelKind, Manifest, ModelRef, OutputInfo, PeInfo,
     PopulationInfo, PopulationKind, ProjectionInfo, Resources, RoutingInfo, SliceInfo,
 };
 pub use routing_file::{RouteDecodeError, RouterEntry, RouterTable, RoutingFile};
+pub use write::RenderedArtifact;
 
 use crate::spinnaker2::machine::PeId;
 
@@ -51,3 +56,8 @@ pub struct Artifact {
     pub images: Vec<(PeId, PeImage)>,
     pub routing: RoutingFile,
 }
+
+#[cfg(test)]
+mod fixture;
+#[cfg(test)]
+mod load_tests;
