@@ -5,6 +5,7 @@
 
 pub mod artifact;
 pub mod error;
+pub mod kernel;
 pub mod lower;
 pub mod machine;
 pub mod network;
