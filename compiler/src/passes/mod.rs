@@ -88,6 +88,7 @@ pub fn registry() -> &'static [PassInfo] {
         quantize::QUANTIZE_INFO,
         snn::quantize::INFO,
         snn::ann::INFO,
+        snn::reset::INFO,
     ]
 }
 

@@ -16,6 +16,7 @@ pub mod fixed;
 pub mod names;
 pub mod neuron;
 pub mod quantize;
+pub mod reset;
 pub mod synapse;
 
 #[cfg(test)]
