@@ -58,6 +58,6 @@ pub struct Artifact {
 }
 
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 #[cfg(test)]
 mod load_tests;
