@@ -63,6 +63,7 @@ pub fn check_manifest(m: &Manifest) -> Result<(), ArtifactError> {
         ));
     }
     pop_kind(m.output.population, "output")?;
+    check_numbers(m)?;
     let numel = |s: &[usize]| s.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
     for (what, shape, pop) in [
         ("input", &m.input.shape, m.input.population),
@@ -116,6 +117,70 @@ pub fn check_manifest(m: &Manifest) -> Result<(), ArtifactError> {
             ));
         }
         prev = Some(k);
+    }
+    Ok(())
+}
+
+/// Numeric fields that serde accepts but the emulator cannot use: non-finite floats (they
+/// would not even survive a JSON round trip), empty ranges, delays the hardware cannot hold,
+/// a latency that is not the output population's depth.
+fn check_numbers(m: &Manifest) -> Result<(), ArtifactError> {
+    let f = MANIFEST_FILE;
+    match m.input.encoding {
+        InputEncoding::Spikes => {}
+        InputEncoding::Quantized { scale, lo, hi, .. } => {
+            if !(scale.is_finite() && scale > 0.0) {
+                return Err(invalid(
+                    f,
+                    format!("input scale {scale} is not a positive finite number"),
+                ));
+            }
+            if lo > hi {
+                return Err(invalid(f, format!("input range {lo}..={hi} is empty")));
+            }
+        }
+        InputEncoding::Integer { lo, hi } => {
+            if lo > hi {
+                return Err(invalid(f, format!("input range {lo}..={hi} is empty")));
+            }
+        }
+    }
+    let packets = m.resources.expected_packets_per_step;
+    if !(packets.is_finite() && packets >= 0.0) {
+        return Err(invalid(
+            f,
+            format!(
+                "resources.expected_packets_per_step {packets} is not a finite non-negative number"
+            ),
+        ));
+    }
+    let depth = |i: usize| m.populations.get(i).map_or(0, |p| p.depth);
+    if depth(m.input.population) != 0 {
+        return Err(invalid(
+            f,
+            "the input population's depth is not 0".to_string(),
+        ));
+    }
+    if m.latency != depth(m.output.population) {
+        return Err(invalid(
+            f,
+            format!(
+                "latency {} is not the output population's depth {}",
+                m.latency,
+                depth(m.output.population)
+            ),
+        ));
+    }
+    for (i, p) in m.projections.iter().enumerate() {
+        if !(1..=super::image::MAX_DELAY).contains(&p.delay) {
+            return Err(invalid(
+                f,
+                format!(
+                    "projection {i} ({}): delay {} is not in 1..=15",
+                    p.name, p.delay
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -228,7 +293,7 @@ fn check_pes(m: &Manifest) -> Result<(), ArtifactError> {
 
 /// Each image agrees with its manifest entry: role, size, first neuron, keys, depth, flags.
 /// `images` must be in `m.pes` order.
-pub fn check_images(m: &Manifest, images: &[(PeId, PeImage)]) -> Result<(), ArtifactError> {
+pub fn check_images(m: &Manifest, images: &[(PeId, &PeImage)]) -> Result<(), ArtifactError> {
     if images.len() != m.pes.len() {
         return Err(invalid(
             MANIFEST_FILE,

@@ -13,7 +13,6 @@
 
 use std::collections::BTreeSet;
 
-use super::digest::fnv1a32;
 use super::error::ImageError;
 
 /// Word 0: "SNN2" little-endian.
@@ -702,7 +701,7 @@ impl PeImage {
             ]);
         }
         w.extend_from_slice(&self.synapses);
-        let sum = fnv1a32(&bytes_of(&w));
+        let sum = checksum(&w);
         if let Some(c) = w.get_mut(hw::CHECKSUM) {
             *c = sum;
         }
@@ -754,7 +753,7 @@ impl PeImage {
         if let Some(c) = w.get_mut(hw::CHECKSUM) {
             *c = 0;
         }
-        let computed = fnv1a32(&bytes_of(&w));
+        let computed = checksum(&w);
         if stored != computed {
             return Err(ImageError::Checksum { stored, computed });
         }
@@ -870,6 +869,16 @@ impl PeImage {
         img.validate()?;
         Ok(img)
     }
+}
+
+/// FNV-1a 32 over the little-endian bytes of `words` (the checksum word must already be 0),
+/// without materialising the bytes: images of large models run to hundreds of megabytes.
+fn checksum(words: &[u32]) -> u32 {
+    words.iter().fold(0x811c_9dc5u32, |h, w| {
+        w.to_le_bytes()
+            .iter()
+            .fold(h, |h, &b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+    })
 }
 
 /// Little-endian bytes of `words`.

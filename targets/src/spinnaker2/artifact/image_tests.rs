@@ -1,3 +1,4 @@
+use super::super::digest::fnv1a32;
 use super::*;
 
 /// A LIF image with two types, four slots and two key blocks (one payload), shared empty rows.
@@ -146,6 +147,13 @@ fn round_trip_lif_and_source() {
 #[test]
 fn encoding_is_deterministic() {
     assert_eq!(encoded(), encoded());
+}
+
+#[test]
+fn word_checksum_is_fnv1a32_of_bytes() {
+    let w = words();
+    assert_eq!(checksum(&w), fnv1a32(&bytes_of(&w)));
+    assert_eq!(checksum(&[]), fnv1a32(b""));
 }
 
 #[test]

@@ -103,7 +103,8 @@ impl LoadedArtifact {
             })?;
             images.push((info.pe, img));
         }
-        check_images(&manifest, &images)?;
+        let refs: Vec<_> = images.iter().map(|(pe, img)| (*pe, img)).collect();
+        check_images(&manifest, &refs)?;
         Ok(LoadedArtifact {
             dir: dir.to_path_buf(),
             manifest,

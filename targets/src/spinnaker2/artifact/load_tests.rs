@@ -129,6 +129,7 @@ fn failed_write_leaves_nothing() {
     // A manifest inconsistent with an image is refused before writing too.
     let mut bad = artifact();
     bad.manifest.populations[1].depth = 3;
+    bad.manifest.latency = 3;
     let e = bad
         .render(&KERNEL)
         .err()
@@ -237,6 +238,24 @@ fn bad_manifests_give_clear_errors() {
     assert!(
         e.starts_with("pe/pe_00001.bin: disagrees with manifest.json: neurons"),
         "{e}"
+    );
+
+    let _ = fs::write(&p, &good);
+    edit_manifest(&out, |v| v["latency"] = 2.into());
+    assert!(load_err(&out).contains("latency 2 is not the output population's depth 1"));
+
+    let _ = fs::write(&p, &good);
+    edit_manifest(&out, |v| v["input"]["encoding"]["lo"] = 200.into());
+    assert!(load_err(&out).contains("input range 200..=127 is empty"));
+
+    let _ = fs::write(&p, &good);
+    edit_manifest(&out, |v| {
+        v["resources"]["expected_packets_per_step"] = serde_json::Value::Null
+    });
+    assert!(
+        load_err(&out).starts_with("manifest.json: invalid type: null"),
+        "{}",
+        load_err(&out)
     );
 
     let _ = fs::write(&p, &good);

@@ -102,8 +102,8 @@ impl Artifact {
         }
 
         check_manifest(&m)?;
-        let decoded: Vec<_> = images.iter().map(|(pe, img)| (*pe, img.clone())).collect();
-        check_images(&m, &decoded)?;
+        let refs: Vec<_> = images.iter().map(|(pe, img)| (*pe, img)).collect();
+        check_images(&m, &refs)?;
         check_routing(&m, &routing)?;
         files.insert(MANIFEST_FILE.to_string(), to_json_bytes(&m, MANIFEST_FILE)?);
         Ok(RenderedArtifact { manifest: m, files })
