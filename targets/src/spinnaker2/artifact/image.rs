@@ -1,5 +1,31 @@
-//! PE data images: the binary each PE loads into its SRAM (layout in notes/s2spec.md and
-//! docs/spinnaker2.md, section "PE data image").
+//! PE data images: the binary each PE loads into its SRAM.
+//!
+//! # Layout (little-endian 32-bit words)
+//! ```text
+//! header (20 words)
+//!  0 magic 0x324E4E53 ("SNN2")   1 version (1)          2 role: 0 source, 1 lif
+//!  3 n neurons (1..=1024)         4 key_base (neuron i sends key_base + i)
+//!  5 flags: bit0 RECORD, bit1 PAYLOAD (source sends values), bit2 RESET_SUBTRACT, bit3 SENDS
+//!  6 start_tick (population depth) 7 state_bits (2..=32)   8 frac_bits (0..=30)
+//!  9 K synapse types (0..=4)     10 D ring slots (power of two, 1..=16)
+//! 11 M master entries            12 S synapse-section words
+//! 13 off_neuron 14 off_requant 15 off_master 16 off_synapse (word offsets, sections contiguous
+//!    in this order)             17 total words             18 first (slice's first neuron)
+//! 19 checksum: FNV-1a 32 over all image bytes with this word taken as 0
+//! neuron section (lif): n x {decay, bias, threshold, v_reset} (i32)
+//! requant section (lif): K x n x {multiplier, shift, zero_point, lo, hi}, type-major
+//! master table: M x {key, mask, index_off, n_rows, flags (bit0 PAYLOAD)}, sorted by key
+//! synapse section: row-pointer arrays (n_rows words each, offsets in the section) and rows
+//!    [count, syn_0 .. syn_count-1]; synapse word: bits 0..9 post, 10..13 delay (1..=D),
+//!    14..15 type (< K), 16..31 weight (i16)
+//! ```
+//! Source images have K = 0, D = 1, M = S = 0, state_bits = frac_bits = start_tick = 0 and no
+//! neuron or requant section (all offsets equal 20).
+//!
+//! A packet with key `key` matching entry `e` (`key & e.mask == e.key`) selects row
+//! `key & !e.mask` (ignored if not below `n_rows`); each synapse adds `w` (times the payload if
+//! PAYLOAD) to `acc[(t - 1 + delay) % D][type][post]`, which the neuron update of tick
+//! `t - 1 + delay` consumes. So `D` must be at least the largest delay of the image.
 //!
 //! [`PeImage`] is the decoded, typed form. [`PeImage::encode`] and [`PeImage::decode`] share one
 //! validator ([`PeImage::validate`]), so the writer can never emit an image the loader rejects,

@@ -237,7 +237,7 @@ pub struct Resources {
 pub struct KernelInfo {
     /// Paths relative to the artifact directory, sorted (`kernel/snnc_pe.c`, `kernel/snnc_pe.h`).
     pub files: Vec<String>,
-    /// `fnv1a64:<16 hex>` over the listed files (see [`super::digest::kernel_digest`]; filled
+    /// `fnv1a64:<16 hex>` over the listed files (see [`super::digest::files_digest`]; filled
     /// in by the writer).
     pub digest: String,
 }
