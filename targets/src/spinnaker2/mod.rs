@@ -4,9 +4,17 @@
 //! (key allocation, multicast tables, compression) lives in `routing`, written separately.
 
 pub mod artifact;
+pub mod build;
+pub mod compile;
+pub mod cost;
 pub mod error;
 pub mod kernel;
+pub mod layout;
 pub mod lower;
 pub mod machine;
+pub mod mapping_report;
 pub mod network;
+pub mod partition;
+pub mod place;
 pub mod routing;
+pub mod synthetic;

@@ -1,0 +1,503 @@
+//! Data images: the synaptic matrix, neuron and requant parameters of every slice, laid out in
+//! the PE image format (`artifact::image`).
+//!
+//! Synaptic matrix of a LIF slice: for every pre population feeding it, and every slice of that
+//! population, the rows of the pre neurons that reach this slice (the synapses of every
+//! projection from that pre population, each with its synapse type `k` = the projection's index
+//! among the post population's incoming projections, and its delay from the schedule). Rows of
+//! one pre slice are found through master entries keyed by the pre slice's key block. To keep
+//! sparse connectivity from paying a row pointer for every pre neuron of every pre slice, the
+//! builder cuts each pre slice's key block into aligned sub-blocks of `2^b` keys and emits one
+//! master entry per sub-block that holds a non-empty row (its `n_rows` ending at the last such
+//! row), with `b` chosen per (pre slice, post slice) to minimise words: dense connectivity gets
+//! one entry per pre slice (the spec's default), sparse one entry per handful of pre neurons.
+//! Packets of pre neurons without a row match no entry (or fall past `n_rows`) and are skipped,
+//! exactly as if their row were empty. Word 0 of the synapse section is the shared empty row.
+//!
+//! Synapses are found without per-synapse heap objects: per post population, one counting sort
+//! buckets every projection's synapse indices by post slice (pre ascending, then post), so each
+//! slice reads only its own synapses. Images of a population are built in parallel (rayon) and
+//! collected in slice order, so the result does not depend on the thread count.
+
+use rayon::prelude::*;
+
+use super::artifact::image::{
+    synapse_word, MasterEntry, NeuronParams, PeImage, PeRole, RequantEntry,
+};
+use super::artifact::manifest::KernelKind;
+use super::cost;
+use super::error::Spinnaker2Error;
+use super::machine::{Machine, PeId};
+use super::network::{Network, PopulationKind, Reset, Schedule};
+use super::partition::{groups, NetInfo, Partition};
+use super::routing::KeyRange;
+
+/// One built slice: its image and the figures the manifest and report need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuiltSlice {
+    /// Population index.
+    pub population: usize,
+    /// Slice index within the population.
+    pub slice: usize,
+    /// The PE it runs on.
+    pub pe: PeId,
+    /// The data image.
+    pub image: PeImage,
+    /// Image + runtime state + spike buffer ([`cost::pe_sram_bytes`]).
+    pub sram_bytes: u64,
+    /// Cost-model cycles per tick at the partition's rate assumption.
+    pub est_cycles_per_tick: u64,
+    /// Synapses stored in the image.
+    pub synapses: u64,
+}
+
+/// Synapse indices of one projection bucketed by post slice: bucket `s` is
+/// `pre[offsets[s]..offsets[s + 1]]` / `syn[..]`, sorted by pre, then post.
+struct Buckets {
+    offsets: Vec<usize>,
+    pre: Vec<u32>,
+    syn: Vec<u32>,
+}
+
+fn too_many(what: &str) -> Spinnaker2Error {
+    Spinnaker2Error::TooBig {
+        reason: format!("{what} has 2^32 or more synapses"),
+    }
+}
+
+/// Counting sort of a projection's synapses by post slice (`slice_size` neurons per slice).
+fn bucket(
+    net: &Network,
+    j: usize,
+    slice_size: u32,
+    slices: u32,
+) -> Result<Buckets, Spinnaker2Error> {
+    let p = &net.projections[j];
+    let rows = &p.rows;
+    if rows.post.len() >= u32::MAX as usize {
+        return Err(too_many(&format!("projection `{}`", p.name)));
+    }
+    let per = slice_size.max(1);
+    let mut offsets = vec![0usize; slices as usize + 1];
+    for &q in &rows.post {
+        if let Some(c) = offsets.get_mut((q / per) as usize + 1) {
+            *c += 1;
+        }
+    }
+    for s in 1..offsets.len() {
+        offsets[s] += offsets[s - 1];
+    }
+    let total = offsets.last().copied().unwrap_or(0);
+    let mut cursor = offsets.clone();
+    let mut pre = vec![0u32; total];
+    let mut syn = vec![0u32; total];
+    for i in 0..rows.n_rows() {
+        let (lo, hi) = (rows.offsets[i] as usize, rows.offsets[i + 1] as usize);
+        for (idx, &q) in rows.post[lo..hi].iter().enumerate() {
+            if let Some(c) = cursor.get_mut((q / per) as usize) {
+                if let (Some(a), Some(b)) = (pre.get_mut(*c), syn.get_mut(*c)) {
+                    *a = i as u32;
+                    *b = (lo + idx) as u32;
+                }
+                *c += 1;
+            }
+        }
+    }
+    Ok(Buckets { offsets, pre, syn })
+}
+
+/// What the image builder needs about one incoming pre population of a post population.
+struct Group {
+    pre: usize,
+    /// `(projection, synapse type k)` in k order.
+    projs: Vec<(usize, u32)>,
+    payload: bool,
+    kernel: KernelKind,
+    rate: f64,
+}
+
+/// A cursor over one projection's bucket of the slice being built.
+struct Segment<'a> {
+    buckets: &'a Buckets,
+    at: usize,
+    end: usize,
+    k: u32,
+    delay: u32,
+    proj: usize,
+}
+
+/// Shared read-only inputs of image building.
+struct Ctx<'a> {
+    net: &'a Network,
+    info: &'a NetInfo,
+    part: &'a Partition,
+    schedule: &'a Schedule,
+    keys: &'a [Vec<KeyRange>],
+    pes: &'a [Vec<PeId>],
+    macs: u32,
+}
+
+/// Master entries and words of one pre slice's rows. `rows` holds `(local pre index, start,
+/// len)` into `scratch` (synapse words), ascending by local index.
+fn emit_block(
+    key: KeyRange,
+    payload: bool,
+    rows: &[(u32, u32, u32)],
+    scratch: &[u32],
+    master: &mut Vec<MasterEntry>,
+    words: &mut Vec<u32>,
+) -> Result<(), Spinnaker2Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // Cost of sub-blocks of 2^b keys: 5 master words + pointers up to the last row per block.
+    let mut best = (u64::MAX, 0u32);
+    for b in 0..=key.bits.min(31) {
+        let mut cost = 0u64;
+        let mut block: Option<(u32, u32)> = None;
+        for &(j, _, _) in rows {
+            let blk = j >> b;
+            match block {
+                Some((id, _)) if id == blk => block = Some((id, j)),
+                _ => {
+                    if let Some((id, last)) = block {
+                        cost += 5 + u64::from(last - (id << b)) + 1;
+                    }
+                    block = Some((blk, j));
+                }
+            }
+        }
+        if let Some((id, last)) = block {
+            cost += 5 + u64::from(last - (id << b)) + 1;
+        }
+        if cost <= best.0 {
+            best = (cost, b);
+        }
+    }
+    let b = best.1;
+    let overflow = || Spinnaker2Error::TooBig {
+        reason: "a PE's synapse section exceeds 2^32 words".into(),
+    };
+    let mut i = 0;
+    while i < rows.len() {
+        let blk = rows[i].0 >> b;
+        let end = i + rows[i..].partition_point(|r| r.0 >> b == blk);
+        let base = blk << b;
+        let last = rows[end - 1].0;
+        let n_rows = last - base + 1;
+        let index_off = u32::try_from(words.len()).map_err(|_| overflow())?;
+        master.push(MasterEntry {
+            key: key.base | base,
+            mask: u32::MAX << b,
+            index_off,
+            n_rows,
+            payload,
+        });
+        let ptrs = words.len();
+        words.resize(ptrs + n_rows as usize, 0);
+        for &(j, start, len) in &rows[i..end] {
+            let at = u32::try_from(words.len()).map_err(|_| overflow())?;
+            if let Some(p) = words.get_mut(ptrs + (j - base) as usize) {
+                *p = at;
+            }
+            words.push(len);
+            words.extend_from_slice(
+                scratch
+                    .get(start as usize..(start + len) as usize)
+                    .unwrap_or(&[]),
+            );
+        }
+        i = end;
+    }
+    Ok(())
+}
+
+/// Builds the image of LIF slice `slice` of population `pop`.
+fn lif_slice(
+    ctx: &Ctx,
+    pop: usize,
+    slice: usize,
+    groups: &[Group],
+    buckets: &[(usize, Buckets)],
+) -> Result<BuiltSlice, Spinnaker2Error> {
+    let net = ctx.net;
+    let p = &net.populations[pop];
+    let PopulationKind::Lif(lif) = &p.kind else {
+        return Err(Spinnaker2Error::Mapping {
+            what: format!("population `{}`", p.name),
+            reason: "not a LIF population".into(),
+        });
+    };
+    let (first, n) = ctx
+        .part
+        .slice_range(net, pop, slice as u32)
+        .ok_or_else(|| Spinnaker2Error::Mapping {
+            what: format!("population `{}`", p.name),
+            reason: format!("slice {slice} does not exist"),
+        })?;
+    let range = first as usize..(first + n) as usize;
+    let neurons: Vec<NeuronParams> = range
+        .clone()
+        .map(|i| NeuronParams {
+            decay: lif.decay[i],
+            bias: lif.bias[i],
+            threshold: lif.threshold[i],
+            v_reset: lif.v_reset[i],
+        })
+        .collect();
+    let incoming = &ctx.info.incoming[pop];
+    let requant: Vec<Vec<RequantEntry>> = incoming
+        .iter()
+        .map(|&j| {
+            let r = &net.projections[j].requant;
+            range
+                .clone()
+                .map(|i| RequantEntry {
+                    multiplier: r.multiplier[i],
+                    shift: r.shift[i],
+                    zero_point: r.zero_point,
+                    lo: r.lo,
+                    hi: r.hi,
+                })
+                .collect()
+        })
+        .collect();
+    let mut master = Vec::new();
+    let mut words: Vec<u32> = vec![0];
+    let mut scratch: Vec<u32> = Vec::new();
+    let mut rows: Vec<(u32, u32, u32)> = Vec::new();
+    let mut cycles = cost::TICK_OVERHEAD_CYCLES as f64;
+    let mut synapses = 0u64;
+    for g in groups {
+        let pre_plan = &ctx.part.plans[g.pre];
+        let pre_size = net.populations[g.pre].size as f64;
+        cycles += pre_size * g.rate * cost::PACKET_CYCLES as f64;
+        // Per projection of the group: its bucket segment for this slice and a cursor.
+        let mut segs: Vec<Segment> = Vec::new();
+        for &(j, k) in &g.projs {
+            let Some((_, b)) = buckets.iter().find(|(bj, _)| *bj == j) else {
+                continue;
+            };
+            let (lo, hi) = (b.offsets[slice], b.offsets[slice + 1]);
+            segs.push(Segment {
+                buckets: b,
+                at: lo,
+                end: hi,
+                k,
+                delay: ctx.schedule.delay[j],
+                proj: j,
+            });
+            synapses += (hi - lo) as u64;
+        }
+        let mut current_slice: Option<usize> = None;
+        loop {
+            // Next pre neuron: the smallest pre among the cursors.
+            let next = segs
+                .iter()
+                .filter(|s| s.at < s.end)
+                .map(|s| s.buckets.pre[s.at])
+                .min();
+            let pre_slice = next.map(|i| (i / pre_plan.slice_size.max(1)) as usize);
+            if pre_slice != current_slice {
+                if let Some(a) = current_slice {
+                    let key = ctx.keys[g.pre][a];
+                    emit_block(key, g.payload, &rows, &scratch, &mut master, &mut words)?;
+                }
+                rows.clear();
+                scratch.clear();
+                current_slice = pre_slice;
+            }
+            let Some(i) = next else { break };
+            let start = scratch.len() as u32;
+            for seg in segs.iter_mut() {
+                let proj = &net.projections[seg.proj];
+                while seg.at < seg.end && seg.buckets.pre[seg.at] == i {
+                    let idx = seg.buckets.syn[seg.at] as usize;
+                    let post = proj.rows.post[idx] - first;
+                    let w = proj.rows.weight[idx];
+                    let word = synapse_word(post, seg.delay, seg.k, w).map_err(|e| {
+                        Spinnaker2Error::Overflow {
+                            what: format!("synapse of projection `{}`", proj.name),
+                            reason: e.to_string(),
+                        }
+                    })?;
+                    scratch.push(word);
+                    seg.at += 1;
+                }
+            }
+            let len = scratch.len() as u32 - start;
+            let local = i - pre_slice.unwrap_or(0) as u32 * pre_plan.slice_size;
+            rows.push((local, start, len));
+            cycles += g.rate * cost::row_cycles(g.kernel, u64::from(len), ctx.macs) as f64;
+        }
+    }
+    let k = incoming.len() as u32;
+    let d = ctx.info.slots[pop];
+    let sends = !ctx.info.outgoing[pop].is_empty();
+    cycles += cost::neuron_cycles(u64::from(n), k) as f64;
+    if sends {
+        cycles += f64::from(n) * ctx.info.rate[pop] * cost::SPIKE_SENT_CYCLES as f64;
+    }
+    if master.is_empty() {
+        words.clear();
+    }
+    let image = PeImage {
+        role: PeRole::Lif,
+        n,
+        key_base: ctx.keys[pop][slice].base,
+        record: pop == net.output.population,
+        payload: false,
+        reset_subtract: lif.reset == Reset::Subtract,
+        sends,
+        start_tick: ctx.schedule.depth[pop],
+        state_bits: lif.state_bits,
+        frac_bits: lif.frac_bits,
+        k,
+        d,
+        first,
+        neurons,
+        requant,
+        master,
+        synapses: words,
+    };
+    let sram_bytes = cost::pe_sram_bytes(
+        image.words(),
+        cost::lif_state_bytes(u64::from(n), d, k),
+        u64::from(n),
+    );
+    Ok(BuiltSlice {
+        population: pop,
+        slice,
+        pe: ctx.pes[pop][slice],
+        image,
+        sram_bytes,
+        est_cycles_per_tick: cycles.ceil() as u64,
+        synapses,
+    })
+}
+
+/// Builds the image of source slice `slice` of population `pop`.
+fn source_slice(ctx: &Ctx, pop: usize, slice: usize) -> Result<BuiltSlice, Spinnaker2Error> {
+    let net = ctx.net;
+    let (first, n) = ctx
+        .part
+        .slice_range(net, pop, slice as u32)
+        .ok_or_else(|| Spinnaker2Error::Mapping {
+            what: format!("population `{}`", net.populations[pop].name),
+            reason: format!("slice {slice} does not exist"),
+        })?;
+    let sends = !ctx.info.outgoing[pop].is_empty();
+    let mut image = PeImage::source(
+        n,
+        ctx.keys[pop][slice].base,
+        first,
+        ctx.info.payload[pop],
+        sends,
+    );
+    image.record = pop == net.output.population;
+    let spikes = if sends {
+        f64::from(n) * ctx.info.rate[pop]
+    } else {
+        0.0
+    };
+    let cycles = cost::TICK_OVERHEAD_CYCLES as f64
+        + cost::source_cycles(u64::from(n)) as f64
+        + spikes * cost::SPIKE_SENT_CYCLES as f64;
+    Ok(BuiltSlice {
+        population: pop,
+        slice,
+        pe: ctx.pes[pop][slice],
+        sram_bytes: cost::pe_sram_bytes(
+            image.words(),
+            cost::source_state_bytes(u64::from(n)),
+            u64::from(n),
+        ),
+        image,
+        est_cycles_per_tick: cycles.ceil() as u64,
+        synapses: 0,
+    })
+}
+
+/// Builds every slice's image, populations in network order, slices in order.
+#[allow(clippy::too_many_arguments)]
+pub fn build_images(
+    net: &Network,
+    info: &NetInfo,
+    part: &Partition,
+    schedule: &Schedule,
+    keys: &[Vec<KeyRange>],
+    pes: &[Vec<PeId>],
+    machine: &Machine,
+) -> Result<Vec<BuiltSlice>, Spinnaker2Error> {
+    let ctx = Ctx {
+        net,
+        info,
+        part,
+        schedule,
+        keys,
+        pes,
+        macs: machine.chip.macs_per_cycle,
+    };
+    let budget = machine.sram_budget_per_pe();
+    let mut out = Vec::new();
+    for (pop, p) in net.populations.iter().enumerate() {
+        let plan = &part.plans[pop];
+        let slices = plan.slices as usize;
+        let built: Vec<BuiltSlice> = match p.kind {
+            PopulationKind::Source => (0..slices)
+                .map(|s| source_slice(&ctx, pop, s))
+                .collect::<Result<_, _>>()?,
+            PopulationKind::Lif(_) => {
+                let gs: Vec<Group> = groups(net, info, pop)
+                    .into_iter()
+                    .map(|(pre, projs)| {
+                        let with_k: Vec<(usize, u32)> = projs
+                            .iter()
+                            .map(|&j| {
+                                let k =
+                                    info.incoming[pop].iter().position(|&x| x == j).unwrap_or(0);
+                                (j, k as u32)
+                            })
+                            .collect();
+                        let mac = projs.iter().all(|&j| {
+                            let pr = &net.projections[j];
+                            cost::kernel_kind(pr.payload, pr.weight_bits) == KernelKind::Mac
+                        });
+                        Group {
+                            pre,
+                            projs: with_k,
+                            payload: info.payload[pre],
+                            kernel: if mac {
+                                KernelKind::Mac
+                            } else {
+                                KernelKind::Event
+                            },
+                            rate: info.rate[pre],
+                        }
+                    })
+                    .collect();
+                let buckets = info.incoming[pop]
+                    .par_iter()
+                    .map(|&j| bucket(net, j, plan.slice_size, plan.slices).map(|b| (j, b)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (0..slices)
+                    .into_par_iter()
+                    .map(|s| lif_slice(&ctx, pop, s, &gs, &buckets))
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        for b in &built {
+            if b.sram_bytes > budget {
+                return Err(Spinnaker2Error::TooBig {
+                    reason: format!(
+                        "slice {} of population `{}` on {} needs {} bytes of SRAM, the budget \
+                         per PE is {budget} bytes",
+                        b.slice, p.name, b.pe, b.sram_bytes
+                    ),
+                });
+            }
+        }
+        out.extend(built);
+    }
+    Ok(out)
+}

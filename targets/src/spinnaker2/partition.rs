@@ -1,0 +1,709 @@
+//! Partitioning: each population is cut into equal slices (ceil division), each slice one PE.
+//!
+//! A slice must fit one PE's SRAM budget (`Machine::sram_budget_per_pe`: data image, runtime
+//! state and spike buffer, [`cost::pe_sram_bytes`]) and should fit the cycles of one real-time
+//! tick (`Machine::cycles_per_tick`, from the cost model). Both depend on the slice's incoming
+//! synapses, so the partitioner counts them exactly from per-post-neuron in-degree prefix sums
+//! (O(1) per slice and projection) and bounds the rest of the synapse section (see
+//! [`group_words_bound`]); the image builder's exact figures are never above these bounds.
+//!
+//! Cycle estimates need firing rates, which the compiler cannot know. Assumption (documented in
+//! docs/spinnaker2.md): every spiking neuron fires with probability `max_rate` per tick (default
+//! [`DEFAULT_MAX_RATE`] = 0.1) and every payload source element is non-zero every tick (rate 1).
+//! The cycle limit is soft: when even one-neuron slices would overrun (received packets cost the
+//! same however small the slice), the population is cut by SRAM alone and flagged
+//! `cycles_feasible = false`; the emulator reports actual overruns. SRAM is a hard limit.
+//!
+//! Slice size per population is the largest size (at most 1,024, the image format's limit) that
+//! fits, found by binary search, then evened out to `ceil(size / slices)`. The bound of a slice's
+//! master table depends on how finely the pre populations are cut, so the sizes are iterated to a
+//! fixed point (slice counts only grow). Everything is deterministic.
+
+use serde::Serialize;
+
+use super::artifact::image::{HEADER_WORDS, MAX_NEURONS, MAX_TYPES};
+use super::cost;
+use super::error::Spinnaker2Error;
+use super::machine::Machine;
+use super::network::{Network, PopulationKind, Schedule};
+
+/// Default assumed firing probability per neuron and tick for cycle estimates. 0.1 (100 Hz at
+/// 1 ms ticks) is above the ~33 Hz of the peer benchmark yet keeps estimates for 10^4-neuron
+/// nets with 100–200 synapses per neuron meaningful (1.0 would forbid them outright).
+pub const DEFAULT_MAX_RATE: f64 = 0.1;
+
+/// Largest synapse delay a synapse word holds.
+const MAX_DELAY: u32 = 15;
+
+/// Iterations of the slice-count fixed point before giving up (it converges in 2–3 in practice).
+const MAX_FIXED_POINT_ROUNDS: usize = 64;
+
+/// What limited a population's slice size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limit {
+    /// The population fits one slice (or the 1,024-neuron image limit).
+    Neurons,
+    /// PE SRAM.
+    Sram,
+    /// Cycles per tick.
+    Cycles,
+}
+
+/// How one population is cut.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PopulationPlan {
+    /// Neurons per slice (the last slice may be smaller).
+    pub slice_size: u32,
+    /// Number of slices (PEs).
+    pub slices: u32,
+    /// What bounded `slice_size`.
+    pub limit: Limit,
+    /// False when even one-neuron slices overrun the tick (cycles then did not limit slicing).
+    pub cycles_feasible: bool,
+    /// Largest estimated SRAM of a slice in bytes (an upper bound of the built image's).
+    pub est_sram_max: u64,
+    /// Largest estimated cycles per tick of a slice.
+    pub est_cycles_max: u64,
+}
+
+/// The partition of a whole network.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Partition {
+    /// One plan per population, in network order.
+    pub plans: Vec<PopulationPlan>,
+    /// Lower bound on PEs: per population the largest of neurons / 1,024, SRAM of the whole
+    /// population / budget and (when achievable) cycles / tick budget, summed.
+    pub lower_bound: u64,
+    /// Firing probability per neuron and tick the estimates assumed.
+    pub max_rate: f64,
+}
+
+impl Partition {
+    /// Total slices, i.e. PEs the network needs.
+    pub fn total_slices(&self) -> u64 {
+        self.plans.iter().map(|p| u64::from(p.slices)).sum()
+    }
+
+    /// `(first, count)` of slice `slice` of population `pop`, or `None` when out of range.
+    pub fn slice_range(&self, net: &Network, pop: usize, slice: u32) -> Option<(u32, u32)> {
+        let plan = self.plans.get(pop)?;
+        let size = u32::try_from(net.populations.get(pop)?.size).ok()?;
+        slice_bounds(size, plan.slice_size, slice)
+    }
+}
+
+/// `(first, count)` of slice `slice` when `size` neurons are cut into slices of `slice_size`.
+pub fn slice_bounds(size: u32, slice_size: u32, slice: u32) -> Option<(u32, u32)> {
+    let first = slice.checked_mul(slice_size)?;
+    if first >= size {
+        return None;
+    }
+    Some((first, slice_size.min(size - first)))
+}
+
+/// Facts about the network every mapping stage needs, computed once in O(synapses).
+#[derive(Debug, Clone)]
+pub struct NetInfo {
+    /// Per population: indices of projections into it, in network order (synapse type k is
+    /// the position in this list).
+    pub incoming: Vec<Vec<usize>>,
+    /// Per population: indices of projections out of it, in network order.
+    pub outgoing: Vec<Vec<usize>>,
+    /// Per projection: prefix sums of the in-degree over post neurons (len post size + 1).
+    pub in_prefix: Vec<Vec<u64>>,
+    /// Per population: assumed packets per neuron and tick (1 for payload sources).
+    pub rate: Vec<f64>,
+    /// Per population: whether it sends payload (value) packets.
+    pub payload: Vec<bool>,
+    /// Per LIF population: delay-ring slots D (1 for sources).
+    pub slots: Vec<u32>,
+}
+
+fn invalid(what: String, reason: String) -> Spinnaker2Error {
+    Spinnaker2Error::Invalid { what, reason }
+}
+
+/// Checks the structure every later stage relies on (indices in range, CSR well formed,
+/// parameter vectors of the right length, at most 4 synapse types, delays that fit), so the
+/// mapping code can index without panicking on a malformed network, and computes [`NetInfo`].
+pub fn analyse(
+    net: &Network,
+    schedule: &Schedule,
+    max_rate: f64,
+) -> Result<NetInfo, Spinnaker2Error> {
+    let pops = net.populations.len();
+    if !(max_rate.is_finite() && max_rate > 0.0 && max_rate <= 1.0) {
+        return Err(invalid(
+            "option max_rate".into(),
+            format!("{max_rate} is not in (0, 1]"),
+        ));
+    }
+    if schedule.depth.len() != pops || schedule.delay.len() != net.projections.len() {
+        return Err(invalid(
+            "schedule".into(),
+            format!(
+                "{} depths / {} delays for {} populations / {} projections",
+                schedule.depth.len(),
+                schedule.delay.len(),
+                pops,
+                net.projections.len()
+            ),
+        ));
+    }
+    for (i, p) in net.populations.iter().enumerate() {
+        let what = || format!("population `{}` ({i})", p.name);
+        if p.size == 0 || u32::try_from(p.size).is_err() {
+            return Err(invalid(
+                what(),
+                format!("size {} is not in 1..2^32", p.size),
+            ));
+        }
+        if let PopulationKind::Lif(l) = &p.kind {
+            for (name, len) in [
+                ("decay", l.decay.len()),
+                ("bias", l.bias.len()),
+                ("threshold", l.threshold.len()),
+                ("v_reset", l.v_reset.len()),
+            ] {
+                if len != p.size {
+                    return Err(invalid(
+                        what(),
+                        format!("{name} has {len} values for {} neurons", p.size),
+                    ));
+                }
+            }
+        }
+    }
+    if net.input.population >= pops || net.output.population >= pops {
+        return Err(invalid(
+            "network".into(),
+            format!(
+                "input population {} / output population {} out of {pops}",
+                net.input.population, net.output.population
+            ),
+        ));
+    }
+    let mut incoming = vec![Vec::new(); pops];
+    let mut outgoing = vec![Vec::new(); pops];
+    let mut in_prefix = Vec::with_capacity(net.projections.len());
+    for (j, pr) in net.projections.iter().enumerate() {
+        let what = || format!("projection `{}` ({j})", pr.name);
+        let (Some(pre), Some(post)) = (net.populations.get(pr.pre), net.populations.get(pr.post))
+        else {
+            return Err(invalid(
+                what(),
+                format!(
+                    "pre {} / post {} out of {pops} populations",
+                    pr.pre, pr.post
+                ),
+            ));
+        };
+        if !matches!(post.kind, PopulationKind::Lif(_)) {
+            return Err(invalid(
+                what(),
+                format!("post population `{}` is not LIF", post.name),
+            ));
+        }
+        let rows = &pr.rows;
+        if rows.offsets.len() != pre.size + 1 || rows.post.len() != rows.weight.len() {
+            return Err(invalid(
+                what(),
+                format!(
+                    "{} row offsets for {} pre neurons, {} post indices, {} weights",
+                    rows.offsets.len(),
+                    pre.size,
+                    rows.post.len(),
+                    rows.weight.len()
+                ),
+            ));
+        }
+        let mut prev = 0u64;
+        for (i, &o) in rows.offsets.iter().enumerate() {
+            if o < prev || (i == 0 && o != 0) || o > rows.post.len() as u64 {
+                return Err(invalid(
+                    what(),
+                    format!("row offset {i} ({o}) is not monotone from 0"),
+                ));
+            }
+            prev = o;
+        }
+        if prev != rows.post.len() as u64 {
+            return Err(invalid(
+                what(),
+                format!(
+                    "rows end at {prev} but {} synapses are given",
+                    rows.post.len()
+                ),
+            ));
+        }
+        let r = &pr.requant;
+        if r.multiplier.len() != post.size || r.shift.len() != post.size {
+            return Err(invalid(
+                what(),
+                format!(
+                    "requant has {} multipliers / {} shifts for {} post neurons",
+                    r.multiplier.len(),
+                    r.shift.len(),
+                    post.size
+                ),
+            ));
+        }
+        let mut degree = vec![0u64; post.size + 1];
+        for &q in &rows.post {
+            match degree.get_mut(q as usize + 1) {
+                Some(d) if (q as usize) < post.size => *d += 1,
+                _ => {
+                    return Err(invalid(
+                        what(),
+                        format!("post index {q} is not below {}", post.size),
+                    ))
+                }
+            }
+        }
+        for i in 1..degree.len() {
+            degree[i] += degree[i - 1];
+        }
+        in_prefix.push(degree);
+        incoming[pr.post].push(j);
+        outgoing[pr.pre].push(j);
+    }
+    let mut rate = vec![max_rate; pops];
+    let mut payload = vec![false; pops];
+    let mut slots = vec![1u32; pops];
+    for (i, p) in net.populations.iter().enumerate() {
+        let sends_values = outgoing[i].iter().any(|&j| net.projections[j].payload);
+        let is_source = matches!(p.kind, PopulationKind::Source);
+        if i == net.input.population && is_source {
+            payload[i] = net.input.encoding.payload();
+        } else {
+            payload[i] = sends_values;
+        }
+        if payload[i] {
+            rate[i] = 1.0;
+        }
+        if let Some(&j) = outgoing[i]
+            .iter()
+            .find(|&&j| net.projections[j].payload != payload[i])
+        {
+            return Err(invalid(
+                format!("projection `{}`", net.projections[j].name),
+                format!(
+                    "payload flag {} disagrees with its pre population `{}`, which sends {}",
+                    net.projections[j].payload,
+                    p.name,
+                    if payload[i] { "values" } else { "spikes" }
+                ),
+            ));
+        }
+        if incoming[i].len() > MAX_TYPES as usize {
+            return Err(invalid(
+                format!("population `{}`", p.name),
+                format!(
+                    "{} incoming projections, but a PE has at most {MAX_TYPES} synapse types",
+                    incoming[i].len()
+                ),
+            ));
+        }
+        let mut max_delay = 1;
+        for &j in &incoming[i] {
+            let d = schedule.delay.get(j).copied().unwrap_or(0);
+            if !(1..=MAX_DELAY).contains(&d) {
+                return Err(Spinnaker2Error::Unschedulable {
+                    what: format!("projection `{}`", net.projections[j].name),
+                    reason: format!("delay {d} ticks is not in 1..={MAX_DELAY}"),
+                });
+            }
+            max_delay = max_delay.max(d);
+        }
+        if matches!(p.kind, PopulationKind::Lif(_)) {
+            slots[i] = cost::ring_slots(max_delay);
+        }
+    }
+    Ok(NetInfo {
+        incoming,
+        outgoing,
+        in_prefix,
+        rate,
+        payload,
+        slots,
+    })
+}
+
+/// Incoming projections of a population grouped by pre population (rows of one pre population
+/// share the master entry of its key block): `(pre, projection indices)`, pre ascending.
+pub fn groups(net: &Network, info: &NetInfo, pop: usize) -> Vec<(usize, Vec<usize>)> {
+    let mut out: Vec<(usize, Vec<usize>)> = Vec::new();
+    let Some(list) = info.incoming.get(pop) else {
+        return out;
+    };
+    for &j in list {
+        let pre = net.projections[j].pre;
+        match out.iter_mut().find(|(p, _)| *p == pre) {
+            Some((_, v)) => v.push(j),
+            None => out.push((pre, vec![j])),
+        }
+    }
+    out.sort_by_key(|(p, _)| *p);
+    out
+}
+
+/// Upper bound on the master-table and synapse-section words one pre population (`pre_size`
+/// neurons in `pre_slices` slices) adds to a post slice receiving `syn` of its synapses.
+///
+/// With `h = min(pre_size, syn)` bounding the distinct pre neurons that reach the slice, the
+/// builder's cheaper of "one entry per pre neuron" (5 master + 1 pointer + 1 count words each)
+/// and "one entry per pre slice" (5 master words per slice, a pointer per pre neuron, a count per
+/// non-empty row) bounds its per-block choice; every synapse is one word.
+pub fn group_words_bound(pre_size: u64, pre_slices: u64, syn: u64) -> u64 {
+    let h = pre_size.min(syn);
+    let per_neuron = 7 * h;
+    let per_slice = 5 * pre_slices.min(h.max(1)) + pre_size + h;
+    per_neuron.min(per_slice) + syn
+}
+
+/// Resources of one slice.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SliceCost {
+    sram: u64,
+    cycles: f64,
+    /// Cycles that do not shrink with the slice (tick overhead and received packets).
+    fixed_cycles: f64,
+}
+
+/// Cost of neurons `first..first + n` of population `pop` given the slice counts of all
+/// populations (`slices`).
+#[allow(clippy::too_many_arguments)]
+fn slice_cost(
+    net: &Network,
+    info: &NetInfo,
+    groups: &[(usize, Vec<usize>)],
+    pop: usize,
+    first: u64,
+    n: u64,
+    slices: &[u32],
+    macs: u32,
+) -> SliceCost {
+    let rate_out = info.rate.get(pop).copied().unwrap_or(1.0);
+    let send = info.outgoing.get(pop).is_some_and(|o| !o.is_empty());
+    let spikes = if send { n as f64 * rate_out } else { 0.0 };
+    let spike_cycles = spikes * cost::SPIKE_SENT_CYCLES as f64;
+    let overhead = cost::TICK_OVERHEAD_CYCLES as f64;
+    let Some(PopulationKind::Lif(_)) = net.populations.get(pop).map(|p| &p.kind) else {
+        let words = u64::from(HEADER_WORDS);
+        return SliceCost {
+            sram: cost::pe_sram_bytes(words, cost::source_state_bytes(n), n),
+            cycles: overhead + cost::source_cycles(n) as f64 + spike_cycles,
+            fixed_cycles: overhead,
+        };
+    };
+    let k = info.incoming.get(pop).map_or(0, Vec::len) as u64;
+    let d = info.slots.get(pop).copied().unwrap_or(1);
+    let mut words = u64::from(HEADER_WORDS) + 4 * n + 5 * k * n + 1;
+    let mut fixed = overhead;
+    let mut work = 0.0;
+    for (pre, projs) in groups {
+        let pre_size = net.populations.get(*pre).map_or(0, |p| p.size as u64);
+        let pre_slices = u64::from(slices.get(*pre).copied().unwrap_or(1));
+        let mut syn = 0u64;
+        let mut mac = true;
+        for &j in projs {
+            if let Some(prefix) = info.in_prefix.get(j) {
+                let lo = prefix.get(first as usize).copied().unwrap_or(0);
+                let hi = prefix.get((first + n) as usize).copied().unwrap_or(lo);
+                syn += hi - lo;
+            }
+            let p = &net.projections[j];
+            mac &= cost::kernel_kind(p.payload, p.weight_bits)
+                == super::artifact::manifest::KernelKind::Mac;
+        }
+        words += group_words_bound(pre_size, pre_slices, syn);
+        let rate = info.rate.get(*pre).copied().unwrap_or(1.0);
+        // Every packet of a pre slice routed here costs the lookup, hit or not.
+        fixed += pre_size as f64 * rate * cost::PACKET_CYCLES as f64;
+        let h = pre_size.min(syn) as f64;
+        work += if mac {
+            rate * (syn.div_ceil(u64::from(macs.max(1))) as f64
+                + h * (1 + cost::MAC_PACKET_OVERHEAD_CYCLES) as f64)
+        } else {
+            rate * syn as f64 * cost::EVENT_SYNAPSE_CYCLES as f64
+        };
+    }
+    let k32 = u32::try_from(k).unwrap_or(u32::MAX);
+    let cycles = fixed + work + cost::neuron_cycles(n, k32) as f64 + spike_cycles;
+    SliceCost {
+        sram: cost::pe_sram_bytes(words, cost::lif_state_bytes(n, d, k32), n),
+        cycles,
+        fixed_cycles: fixed,
+    }
+}
+
+/// Largest slice cost over the slices of size `n` of population `pop`: (max sram, max cycles,
+/// max fixed cycles).
+#[allow(clippy::too_many_arguments)]
+fn worst_slice(
+    net: &Network,
+    info: &NetInfo,
+    groups: &[(usize, Vec<usize>)],
+    pop: usize,
+    n: u64,
+    slices: &[u32],
+    macs: u32,
+) -> SliceCost {
+    let size = net.populations.get(pop).map_or(0, |p| p.size as u64);
+    let mut worst = SliceCost {
+        sram: 0,
+        cycles: 0.0,
+        fixed_cycles: 0.0,
+    };
+    let mut first = 0;
+    while first < size {
+        let count = n.min(size - first);
+        let c = slice_cost(net, info, groups, pop, first, count, slices, macs);
+        worst.sram = worst.sram.max(c.sram);
+        worst.cycles = worst.cycles.max(c.cycles);
+        worst.fixed_cycles = worst.fixed_cycles.max(c.fixed_cycles);
+        first += count;
+    }
+    worst
+}
+
+/// Plans one population given the current slice counts of all populations.
+fn plan_population(
+    net: &Network,
+    info: &NetInfo,
+    pop: usize,
+    slices: &[u32],
+    machine: &Machine,
+) -> Result<PopulationPlan, Spinnaker2Error> {
+    let budget = machine.sram_budget_per_pe();
+    let cycle_budget = machine.cycles_per_tick() as f64;
+    let macs = machine.chip.macs_per_cycle;
+    let g = groups(net, info, pop);
+    let size = net.populations.get(pop).map_or(0, |p| p.size as u64);
+    let name = net.populations.get(pop).map_or("", |p| p.name.as_str());
+    let one = worst_slice(net, info, &g, pop, 1, slices, macs);
+    if one.sram > budget {
+        return Err(Spinnaker2Error::TooBig {
+            reason: format!(
+                "a single neuron of population `{name}` needs {} bytes of PE SRAM, the budget \
+                 per PE is {budget} bytes",
+                one.sram
+            ),
+        });
+    }
+    let cycles_feasible = one.cycles <= cycle_budget;
+    let fits = |n: u64| {
+        let c = worst_slice(net, info, &g, pop, n, slices, macs);
+        c.sram <= budget && (!cycles_feasible || c.cycles <= cycle_budget)
+    };
+    let max_n = size.min(u64::from(MAX_NEURONS));
+    let (mut lo, mut hi) = (1u64, max_n);
+    if fits(hi) {
+        lo = hi;
+    }
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    let count = size.div_ceil(lo);
+    let even = size.div_ceil(count);
+    let n = if even < lo && fits(even) { even } else { lo };
+    let worst = worst_slice(net, info, &g, pop, n, slices, macs);
+    // What stopped the search: the neuron limit, or whichever budget the next size breaks.
+    let limit = if lo == max_n {
+        Limit::Neurons
+    } else if worst_slice(net, info, &g, pop, lo + 1, slices, macs).sram > budget {
+        Limit::Sram
+    } else {
+        Limit::Cycles
+    };
+    Ok(PopulationPlan {
+        slice_size: u32::try_from(n).unwrap_or(MAX_NEURONS),
+        slices: u32::try_from(size.div_ceil(n)).unwrap_or(u32::MAX),
+        limit,
+        cycles_feasible,
+        est_sram_max: worst.sram,
+        est_cycles_max: worst.cycles.ceil() as u64,
+    })
+}
+
+/// Cuts every population into slices (see the module docs).
+pub fn partition(
+    net: &Network,
+    info: &NetInfo,
+    machine: &Machine,
+    max_rate: f64,
+) -> Result<Partition, Spinnaker2Error> {
+    let mut slices: Vec<u32> = net
+        .populations
+        .iter()
+        .map(|p| u32::try_from((p.size as u64).div_ceil(u64::from(MAX_NEURONS))).unwrap_or(1))
+        .collect();
+    for _ in 0..MAX_FIXED_POINT_ROUNDS {
+        let plans = (0..net.populations.len())
+            .map(|pop| plan_population(net, info, pop, &slices, machine))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next: Vec<u32> = plans
+            .iter()
+            .zip(&slices)
+            .map(|(p, &s)| p.slices.max(s))
+            .collect();
+        if next == slices && plans.iter().zip(&slices).all(|(p, &s)| p.slices == s) {
+            let lower_bound = lower_bound(net, info, &plans, &slices, machine);
+            return Ok(Partition {
+                plans,
+                lower_bound,
+                max_rate,
+            });
+        }
+        slices = next;
+    }
+    Err(Spinnaker2Error::Mapping {
+        what: "partitioning".into(),
+        reason: format!("slice counts did not settle after {MAX_FIXED_POINT_ROUNDS} rounds"),
+    })
+}
+
+/// The report's lower bound on PEs (see [`Partition::lower_bound`]).
+fn lower_bound(
+    net: &Network,
+    info: &NetInfo,
+    plans: &[PopulationPlan],
+    slices: &[u32],
+    machine: &Machine,
+) -> u64 {
+    let budget = machine.sram_budget_per_pe().max(1);
+    let cycle_budget = machine.cycles_per_tick().max(1);
+    let mut total = 0;
+    for (pop, p) in net.populations.iter().enumerate() {
+        let size = p.size as u64;
+        let g = groups(net, info, pop);
+        let whole = slice_cost(
+            net,
+            info,
+            &g,
+            pop,
+            0,
+            size,
+            slices,
+            machine.chip.macs_per_cycle,
+        );
+        let mut bound = size
+            .div_ceil(u64::from(MAX_NEURONS))
+            .max(whole.sram.div_ceil(budget));
+        if plans.get(pop).is_some_and(|pl| pl.cycles_feasible) {
+            bound = bound.max((whole.cycles.ceil() as u64).div_ceil(cycle_budget));
+        }
+        total += bound.max(1);
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spinnaker2::synthetic;
+
+    #[test]
+    fn slice_bounds_cover_population() {
+        assert_eq!(slice_bounds(10, 4, 0), Some((0, 4)));
+        assert_eq!(slice_bounds(10, 4, 2), Some((8, 2)));
+        assert_eq!(slice_bounds(10, 4, 3), None);
+        assert_eq!(slice_bounds(10, 0, 0), Some((0, 0)));
+    }
+
+    #[test]
+    fn words_bound_picks_cheaper_layout() {
+        // Dense: 100 pre neurons, 1000 synapses -> per slice: 5 + 100 + 100 + 1000.
+        assert_eq!(group_words_bound(100, 1, 1000), 1205);
+        // Sparse: 10^5 pre neurons, 20 synapses -> per neuron: 7*20 + 20.
+        assert_eq!(group_words_bound(100_000, 100, 20), 160);
+    }
+
+    #[test]
+    fn small_net_fits_one_slice_per_population() {
+        let net = synthetic::layered(&[64, 32, 10], 7, false);
+        let s = net.schedule().map_err(|e| e.to_string());
+        let s = s.as_ref().map_err(String::clone);
+        let Ok(sched) = s else { panic!("schedule") };
+        let info = analyse(&net, sched, DEFAULT_MAX_RATE).map_err(|e| e.to_string());
+        let Ok(info) = info else { panic!("{info:?}") };
+        let m = Machine::spinnaker2_default();
+        let p = partition(&net, &info, &m, DEFAULT_MAX_RATE).map_err(|e| e.to_string());
+        let Ok(p) = p else { panic!("{p:?}") };
+        let counts: Vec<u32> = p.plans.iter().map(|x| x.slices).collect();
+        assert_eq!(counts, vec![1, 1, 1]);
+        assert_eq!(p.total_slices(), 3);
+        assert_eq!(p.lower_bound, 3);
+        assert!(p.plans.iter().all(|x| x.limit == Limit::Neurons));
+    }
+
+    #[test]
+    fn sram_limits_slices_on_tiny_machine() {
+        // 12 KiB of data per PE: 200 dense inputs per neuron do not fit 100 neurons.
+        let net = synthetic::layered(&[200, 100], 3, false);
+        let Ok(sched) = net.schedule() else {
+            panic!("schedule")
+        };
+        let Ok(info) = analyse(&net, &sched, DEFAULT_MAX_RATE) else {
+            panic!("analyse")
+        };
+        let m = Machine::tiny(2, 1);
+        let Ok(p) = partition(&net, &info, &m, DEFAULT_MAX_RATE) else {
+            panic!("partition")
+        };
+        let plan = &p.plans[1];
+        assert_eq!(plan.limit, Limit::Sram);
+        assert!(plan.slices > 1, "{plan:?}");
+        assert!(plan.est_sram_max <= m.sram_budget_per_pe());
+        // Equal slices: ceil division.
+        assert_eq!(plan.slices, 100u32.div_ceil(plan.slice_size));
+        assert_eq!(100u32.div_ceil(plan.slices), plan.slice_size);
+        assert!(p.lower_bound <= p.total_slices());
+        assert!(p.lower_bound >= 2);
+    }
+
+    #[test]
+    fn cycles_limit_slices_when_feasible() {
+        let net = synthetic::layered(&[64, 1000], 5, false);
+        let Ok(sched) = net.schedule() else {
+            panic!("schedule")
+        };
+        let Ok(info) = analyse(&net, &sched, 1.0) else {
+            panic!("analyse")
+        };
+        let mut m = Machine::spinnaker2_default();
+        // 20,000 cycles per tick: 1000 neurons x (24 + 12) alone need 36,000.
+        m.chip.clock_hz = 20_000_000;
+        let Ok(p) = partition(&net, &info, &m, 1.0) else {
+            panic!("partition")
+        };
+        let plan = &p.plans[1];
+        assert_eq!(plan.limit, Limit::Cycles);
+        assert!(plan.cycles_feasible);
+        assert!(plan.est_cycles_max <= 20_000);
+        assert!(plan.slices >= 2);
+    }
+
+    #[test]
+    fn malformed_networks_are_errors() {
+        let mut net = synthetic::layered(&[4, 3], 1, false);
+        let Ok(sched) = net.schedule() else {
+            panic!("schedule")
+        };
+        net.projections[0].rows.post[0] = 7;
+        let e = analyse(&net, &sched, 0.1).err().map(|e| e.to_string());
+        assert!(e.is_some_and(|m| m.contains("post index 7")));
+        let mut net = synthetic::layered(&[4, 3], 1, false);
+        net.projections[0].rows.offsets[1] = 100;
+        assert!(analyse(&net, &sched, 0.1).is_err());
+        let net = synthetic::layered(&[4, 3], 1, false);
+        assert!(analyse(&net, &sched, 0.0).is_err());
+        assert!(analyse(&net, &sched, f64::NAN).is_err());
+    }
+}
