@@ -73,6 +73,7 @@ fn kernel_compiles_for_cortex_m4f_without_warnings() {
         &d,
     );
     assert!(d.join("snnc_pe.o").is_file());
+    let _ = fs::remove_dir_all(&d);
 }
 
 /// Builds the host driver with the kernel; returns the executable.
@@ -170,6 +171,9 @@ fn requant_and_floor_shift_match_reference() {
         let want = (scaled + c[3]).clamp(c[4], c[5]);
         let floor = (c[0] * c[1]).div_euclid(1i64 << c[2]);
         assert_eq!(line, format!("{want} {floor}"), "case {c:?}");
+    }
+    if let Some(d) = exe.parent() {
+        let _ = fs::remove_dir_all(d);
     }
 }
 
@@ -414,6 +418,7 @@ fn host_driver_matches_reference_on_two_pe_network() {
         // The test is only meaningful if neurons both fire and stay silent.
         assert!(ones > 60 && ones < 1100, "{ones} spikes of 1200");
     }
+    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -434,4 +439,5 @@ fn host_driver_rejects_bad_input() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("snnc_pe_init failed with -2"), "{err}");
+    let _ = fs::remove_dir_all(&dir);
 }

@@ -14,6 +14,12 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
+/// Removes a test's scratch directory once it passed (kept on failure for inspection).
+fn cleanup(name: &str) {
+    let d = std::env::temp_dir().join(format!("snnc-artifact-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(d);
+}
+
 fn written(name: &str) -> PathBuf {
     let out = scratch(name).join("out");
     let r = artifact().write(&out, &KERNEL);
@@ -91,6 +97,7 @@ fn write_then_load_round_trips() {
     let again = loaded.into_artifact().render(&KERNEL);
     let first = artifact().render(&KERNEL);
     assert_eq!(again.ok().map(|r| r.files), first.ok().map(|r| r.files));
+    cleanup("rt");
 }
 
 #[test]
@@ -110,6 +117,8 @@ fn write_replaces_previous_artifact_only() {
     let e = artifact().write(&user, &KERNEL);
     assert!(e.is_err());
     assert!(user.join("notes.txt").exists());
+    cleanup("replace");
+    cleanup("userdir");
 }
 
 #[test]
@@ -139,6 +148,7 @@ fn failed_write_leaves_nothing() {
         e.contains("start_tick 1 but the population depth is 3"),
         "{e}"
     );
+    cleanup("fail");
 }
 
 #[test]
@@ -175,6 +185,7 @@ fn corrupted_artifacts_give_clear_errors() {
         e.contains("pe_00001.bin") && e.contains("No such file"),
         "{e}"
     );
+    cleanup("corrupt");
 }
 
 #[test]
@@ -270,4 +281,5 @@ fn bad_manifests_give_clear_errors() {
     let _ = fs::remove_file(out.join("routing.json"));
     assert!(load_err(&out).contains("routing.json"));
     assert!(load_err(&out.join("nothing")).contains("is not a directory"));
+    cleanup("manifest");
 }
