@@ -7,6 +7,7 @@
 //! (`Artifact::render`), which computes them from the bytes it writes.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use super::artifact::manifest::{
     InputEncoding as MInputEncoding, InputInfo, KernelInfo, Manifest, ModelRef, OutputInfo, PeInfo,
@@ -58,13 +59,36 @@ pub fn compile(
     net: &Network,
     opts: &CompileOptions,
 ) -> Result<(Artifact, MappingReport), Spinnaker2Error> {
+    compile_timed(net, opts).map(|(a, r, _)| (a, r))
+}
+
+/// Wall time of each mapping stage, in pipeline order (kept out of the report, which must be
+/// deterministic).
+pub type StageTimes = Vec<(&'static str, Duration)>;
+
+/// [`compile`], also returning how long each stage took (for `--timings` and benchmarks).
+pub fn compile_timed(
+    net: &Network,
+    opts: &CompileOptions,
+) -> Result<(Artifact, MappingReport, StageTimes), Spinnaker2Error> {
+    let mut times: StageTimes = Vec::new();
+    let mut clock = Instant::now();
+    let mut lap = |name: &'static str, times: &mut StageTimes| {
+        let now = Instant::now();
+        times.push((name, now - clock));
+        clock = now;
+    };
     let machine = &opts.machine;
     machine.validate("machine")?;
     let schedule = net.schedule()?;
     let info = analyse(net, &schedule, opts.max_rate)?;
+    lap("analyse", &mut times);
     let part = partition(net, &info, machine, opts.max_rate)?;
+    lap("partition", &mut times);
     let placement = place(net, &info, &part, &schedule.depth, machine)?;
+    lap("place", &mut times);
     let lay = layout(net, &info, &part, &placement.pes, machine)?;
+    lap("keys+route+compress", &mut times);
     let built = build_images(
         net,
         &info,
@@ -74,6 +98,7 @@ pub fn compile(
         &placement.pes,
         machine,
     )?;
+    lap("data images", &mut times);
     let manifest = manifest(net, opts, &schedule, &info, &part, &placement, &lay, &built)?;
     let report = report(net, opts, &schedule, &info, &part, &placement, &lay, &built);
     let mut routing = RoutingFile {
@@ -88,6 +113,7 @@ pub fn compile(
     };
     routing.normalize();
     let images = built.into_iter().map(|b| (b.pe, b.image)).collect();
+    lap("manifest+report", &mut times);
     Ok((
         Artifact {
             manifest,
@@ -95,6 +121,7 @@ pub fn compile(
             routing,
         },
         report,
+        times,
     ))
 }
 

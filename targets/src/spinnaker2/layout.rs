@@ -161,8 +161,91 @@ impl Destinations {
     }
 }
 
+/// The row a source's packets travel along: its own row (plain X-then-Y), except for sources
+/// on the partial last QPE row of a chip whose row segment would pass the row's empty slots.
+/// Those slots hold no router table in the artifact, so such trees first step one row south
+/// (always a full row, in every chip alike) and travel there; a packet crossing an empty slot
+/// vertically goes straight through, which default routing does without an entry.
+fn trunk_row(grid: &Grid, machine: &Machine, sy: u32, lo_x: u32, hi_x: u32) -> u32 {
+    let filled = machine.chip.qpes % grid.w.max(1);
+    let partial = filled != 0 && grid.h >= 2 && sy % grid.h == grid.h - 1;
+    if partial && sy > 0 && (lo_x..=hi_x).any(|x| x % grid.w >= filled) {
+        sy - 1
+    } else {
+        sy
+    }
+}
+
+/// Appends one tree router's request unless its route is empty.
+fn push(
+    out: &mut Vec<(u64, RouteRequest)>,
+    grid: &Grid,
+    key: KeyRange,
+    (x, y): (u32, u32),
+    route: Route,
+    arrival: Option<Link>,
+) {
+    if !route.is_empty() {
+        out.push((
+            grid.order(x, y),
+            RouteRequest {
+                key: key.base,
+                mask: key.mask,
+                route,
+                arrival,
+            },
+        ));
+    }
+}
+
+/// Local PEs of destination column `col` at row `y`.
+fn local_at(col: Option<&Vec<(u32, Route)>>, y: u32) -> Route {
+    col.and_then(|c| {
+        c.binary_search_by_key(&y, |(yy, _)| *yy)
+            .ok()
+            .and_then(|i| c.get(i))
+    })
+    .map_or(Route::EMPTY, |(_, r)| *r)
+}
+
+/// Requests of a vertical segment in column `x` from row `from` (exclusive, where the packet
+/// already is) to row `far` (inclusive); returns its links.
+fn vertical(
+    out: &mut Vec<(u64, RouteRequest)>,
+    grid: &Grid,
+    key: KeyRange,
+    x: u32,
+    (from, far): (u32, u32),
+    col: Option<&Vec<(u32, Route)>>,
+) -> u64 {
+    let north = far > from;
+    let (step, arrival) = if north {
+        (Link::North, Link::South)
+    } else {
+        (Link::South, Link::North)
+    };
+    let mut y = from;
+    let mut links = 0;
+    while y != far {
+        y = if north { y + 1 } else { y - 1 };
+        links += 1;
+        let mut route = local_at(col, y);
+        if y != far {
+            route = route.union(Route::link(step));
+        }
+        push(out, grid, key, (x, y), route, Some(arrival));
+    }
+    links
+}
+
 /// Requests of the tree from a source at `(sx, sy)` with key block `key`, appended to `out` as
 /// `(router order, request)`; returns (tree links, longest path in hops, longest latency).
+///
+/// Shape: when the trunk row differs from the source row ([`trunk_row`]), the source's column
+/// north to its northernmost destination and one step south; then the trunk row across every
+/// destination column, and in each destination column the vertical segments from the trunk to
+/// its farthest destinations north and south. Without a detour this is exactly the union of
+/// the X-then-Y paths (`Machine::route_path`).
 fn tree(
     grid: &Grid,
     machine: &Machine,
@@ -177,82 +260,85 @@ fn tree(
     };
     let lo_x = min_x.min(sx);
     let hi_x = max_x.max(sx);
+    let t = trunk_row(grid, machine, sy, lo_x, hi_x);
+    let detour = t != sy;
     let mut links = 0u64;
-    let mut longest_hops = 0u32;
-    let mut longest_cycles = 0u64;
-    let mut push = |x: u32, y: u32, route: Route, arrival: Option<Link>| {
-        if !route.is_empty() {
-            out.push((
-                grid.order(x, y),
-                RouteRequest {
-                    key: key.base,
-                    mask: key.mask,
-                    route,
-                    arrival,
-                },
-            ));
+    let src_col = dest.cols.get(&sx);
+    let src_north = src_col
+        .and_then(|c| c.last())
+        .map(|(y, _)| *y)
+        .filter(|&y| y > sy);
+    if detour {
+        let mut route = local_at(src_col, sy).union(Route::link(Link::South));
+        if src_north.is_some() {
+            route = route.union(Route::link(Link::North));
         }
-    };
-    let src = grid.qpe(sx, sy);
+        push(out, grid, key, (sx, sy), route, None);
+        if let Some(far) = src_north {
+            links += vertical(out, grid, key, sx, (sy, far), src_col);
+        }
+        links += 1;
+    }
     for x in lo_x..=hi_x {
         let col = dest.cols.get(&x);
-        let local_here = col
-            .and_then(|c| c.iter().find(|(y, _)| *y == sy))
-            .map_or(Route::EMPTY, |(_, r)| *r);
-        let up = col.and_then(|c| c.last()).is_some_and(|(y, _)| *y > sy);
-        let down = col.and_then(|c| c.first()).is_some_and(|(y, _)| *y < sy);
-        let mut route = local_here;
+        // In the source column of a detour, the source router already serves rows >= sy.
+        let north = col
+            .and_then(|c| c.last())
+            .map(|(y, _)| *y)
+            .filter(|&y| y > t && !(detour && x == sx));
+        let south = col
+            .and_then(|c| c.first())
+            .map(|(y, _)| *y)
+            .filter(|&y| y < t);
+        let mut route = local_at(col, t);
         if x >= sx && x < hi_x {
             route = route.union(Route::link(Link::East));
         }
         if x <= sx && x > lo_x {
             route = route.union(Route::link(Link::West));
         }
-        if up {
+        if north.is_some() {
             route = route.union(Route::link(Link::North));
         }
-        if down {
+        if south.is_some() {
             route = route.union(Route::link(Link::South));
         }
         let arrival = match x.cmp(&sx) {
+            std::cmp::Ordering::Equal if detour => Some(Link::North),
             std::cmp::Ordering::Equal => None,
             std::cmp::Ordering::Greater => Some(Link::West),
             std::cmp::Ordering::Less => Some(Link::East),
         };
-        push(x, sy, route, arrival);
+        push(out, grid, key, (x, t), route, arrival);
         if x != sx {
             links += 1;
         }
-        let Some(col) = col else { continue };
-        // Vertical segments: north from sy up to the topmost destination, south likewise.
-        for (dir, arrival) in [(1i64, Link::South), (-1i64, Link::North)] {
-            let far = if dir > 0 {
-                col.last().map(|(y, _)| *y).filter(|&y| y > sy)
-            } else {
-                col.first().map(|(y, _)| *y).filter(|&y| y < sy)
-            };
-            let Some(far) = far else { continue };
-            let mut y = sy;
-            while y != far {
-                y = if dir > 0 { y + 1 } else { y - 1 };
-                links += 1;
-                let local = col
-                    .binary_search_by_key(&y, |(yy, _)| *yy)
-                    .ok()
-                    .and_then(|i| col.get(i))
-                    .map_or(Route::EMPTY, |(_, r)| *r);
-                let mut route = local;
-                if y != far {
-                    route =
-                        route.union(Route::link(if dir > 0 { Link::North } else { Link::South }));
-                }
-                push(x, y, route, Some(arrival));
-            }
+        for far in [north, south].into_iter().flatten() {
+            links += vertical(out, grid, key, x, (t, far), col);
         }
+    }
+    // Path lengths: straight legs source -> trunk corner -> column -> destination.
+    let src = grid.qpe(sx, sy);
+    let corner = grid.qpe(sx, t);
+    let mut longest_hops = 0u32;
+    let mut longest_cycles = 0u64;
+    for (&x, col) in &dest.cols {
         for &(y, _) in col {
-            let hops = machine.qpe_hops(src, grid.qpe(x, y));
-            longest_hops = longest_hops.max(hops.total());
-            longest_cycles = longest_cycles.max(machine.hop_latency_cycles(hops));
+            let to = grid.qpe(x, y);
+            let legs = if detour && !(x == sx && y >= sy) {
+                let turn = grid.qpe(x, t);
+                vec![(src, corner), (corner, turn), (turn, to)]
+            } else {
+                vec![(src, to)]
+            };
+            let (mut hops, mut cycles) = (0u32, 0u64);
+            for (a, b) in legs {
+                let h = machine.qpe_hops(a, b);
+                hops += h.total();
+                cycles += machine.hop_latency_cycles(h);
+            }
+            longest_hops = longest_hops.max(hops);
+            longest_cycles = longest_cycles.max(cycles);
         }
     }
     (links, longest_hops, longest_cycles)
@@ -490,6 +576,48 @@ mod tests {
             assert_eq!(got, None);
             assert!(l.longest_path_hops >= 1);
             assert!(l.longest_path_cycles >= 2);
+        }
+    }
+
+    #[test]
+    fn partial_mesh_rows_need_no_tables_in_empty_slots() {
+        // 3 x 2 mesh with 5 QPEs: slot (2, 1) of every chip is empty.
+        let mut m = Machine::tiny(2, 2);
+        m.chip.mesh_width = 3;
+        m.chip.qpes = 5;
+        assert!(m.validate("test").is_ok());
+        let net = synthetic::layered(&[40, 300, 60, 20], 4, true);
+        let (info, part, pes, l) = mapped(&net, &m);
+        assert!(part.total_slices() > 20, "{}", part.total_slices());
+        // Some sender sits on a partial row, so some tree takes the detour.
+        let on_partial_row = info.outgoing.iter().enumerate().any(|(pop, out)| {
+            !out.is_empty()
+                && pes[pop]
+                    .iter()
+                    .any(|&pe| m.pe_coord(pe).is_some_and(|c| c.qpe_y == 1))
+        });
+        assert!(on_partial_row);
+        for r in &l.routers {
+            if m.qpe_index(r.qpe).is_none() {
+                assert!(r.table.is_empty(), "entries at empty slot {:?}", r.qpe);
+            }
+        }
+        for (pop, out) in info.outgoing.iter().enumerate() {
+            if out.is_empty() {
+                continue;
+            }
+            let mut want: Vec<PeId> = out
+                .iter()
+                .map(|&j| net.projections[j].post)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .flat_map(|t| pes[t].iter().copied())
+                .collect();
+            want.sort_unstable();
+            for (s, &pe) in pes[pop].iter().enumerate() {
+                let got = deliver(&l, &m, pe, l.keys[pop][s].base);
+                assert_eq!(got.as_ref(), Some(&want), "pop {pop} slice {s} on {pe}");
+            }
         }
     }
 

@@ -1,0 +1,80 @@
+//! Compile-time benchmark on the peer network (shared/bench/README.md) built directly, not from
+//! IR. Ignored by default (release build, minutes at 10^6 neurons):
+//!
+//! `SNNC_BENCH_N=10000,100000 cargo test --release -p snnc-targets --test compile_bench -- --ignored --nocapture`
+
+use std::time::Instant;
+
+use snnc_targets::spinnaker2::compile::{compile_timed, CompileOptions};
+use snnc_targets::spinnaker2::kernel::artifact_files;
+use snnc_targets::spinnaker2::machine::Machine;
+use snnc_targets::spinnaker2::synthetic;
+
+/// Peak resident memory of this process in KiB (Linux), 0 elsewhere.
+fn peak_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+#[ignore]
+fn compile_peer_network() {
+    let sizes: Vec<usize> = std::env::var("SNNC_BENCH_N")
+        .unwrap_or_else(|_| "10000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    for n in sizes {
+        let t0 = Instant::now();
+        let net = synthetic::bench(n, 100, 100, 1);
+        let synapses: usize = net.projections.iter().map(|p| p.synapses()).sum();
+        let gen = t0.elapsed();
+        // Enough chips for the network: ~25 PEs per 10^3 neurons, rounded up to a square board.
+        let chips = ((n as f64 / 1000.0 * 30.0 / 152.0).ceil() as u32).max(1);
+        let side = (f64::from(chips).sqrt().ceil() as u32).max(1);
+        let mut machine = Machine::spinnaker2_default();
+        machine.board.chips_x = side;
+        machine.board.chips_y = side.max(chips.div_ceil(side));
+        let opts = CompileOptions {
+            machine,
+            ..CompileOptions::default()
+        };
+        let t1 = Instant::now();
+        let result = compile_timed(&net, &opts);
+        let mapped = t1.elapsed();
+        let (artifact, report, times) = match result {
+            Ok(x) => x,
+            Err(e) => {
+                println!("N={n}: {synapses} synapses: compile error: {e}");
+                continue;
+            }
+        };
+        let t2 = Instant::now();
+        let rendered = artifact.render(&artifact_files());
+        let render = t2.elapsed();
+        let bytes: usize = rendered
+            .as_ref()
+            .map(|r| r.files.values().map(Vec::len).sum())
+            .unwrap_or(0);
+        println!(
+            "N={n}: {synapses} synapses, generated in {:.2} s; mapped in {:.2} s, rendered \
+             ({bytes} bytes) in {:.2} s; peak RSS {} MiB",
+            gen.as_secs_f64(),
+            mapped.as_secs_f64(),
+            render.as_secs_f64(),
+            peak_kib() / 1024
+        );
+        for (stage, t) in times {
+            println!("  {stage:<22} {:.3} s", t.as_secs_f64());
+        }
+        println!("{}", report.render());
+        assert!(rendered.is_ok(), "{:?}", rendered.err());
+    }
+}
