@@ -383,3 +383,49 @@ fn uncompressible_tables_are_a_clear_error() {
     assert!(msg.contains("routing table of router chip"), "{msg}");
     assert!(msg.contains("the router holds 1"), "{msg}");
 }
+
+/// The lowered shared models (fixtures written by `snnc compile`, see tests/lower_models.rs).
+fn lowered(file: &str) -> Network {
+    let path = format!("{}/tests/fixtures/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let Ok(g) = snnc_ir::text::parse(&text) else {
+        panic!("parse {path}")
+    };
+    let Ok(info) = snnc_ir::verify(&g) else {
+        panic!("verify {path}")
+    };
+    match snnc_targets::spinnaker2::lower::lower(&g, &info) {
+        Ok(net) => net,
+        Err(e) => panic!("lower {path}: {e}"),
+    }
+}
+
+#[test]
+fn shared_models_map_on_one_chip_and_on_small_chips() {
+    for file in ["snn_mlp_int.ir", "ann_mlp_int.ir"] {
+        let net = lowered(file);
+        check_network(&net, &Machine::spinnaker2_default());
+        check_network(&net, &Machine::tiny(2, 2));
+        // Chips of one QPE (4 PEs): the models need several.
+        let mut small = Machine::tiny(3, 2);
+        small.chip.qpes = 1;
+        small.chip.mesh_width = 1;
+        small.chip.mesh_height = 1;
+        check_network(&net, &small);
+        let files = render(&net, &small);
+        let m = manifest(&files);
+        assert!(
+            m["resources"]["chips_used"].as_u64() >= Some(2),
+            "{file} should spill over several tiny chips"
+        );
+        // Payload (quantized input) projections use the MAC kernel.
+        let kernels: Vec<String> = m["projections"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|p| p["kernel"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert!(kernels.first().is_some_and(|k| k == "mac" || k == "event"));
+    }
+}

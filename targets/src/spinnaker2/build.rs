@@ -501,3 +501,95 @@ pub fn build_images(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spinnaker2::synthetic;
+
+    fn key(base: u32, bits: u32) -> KeyRange {
+        KeyRange {
+            base,
+            mask: u32::MAX << bits,
+            bits,
+        }
+    }
+
+    #[test]
+    fn dense_rows_get_one_entry_per_pre_slice() {
+        // 8 rows of 2 synapses in an 8-key block.
+        let scratch: Vec<u32> = (0..16).collect();
+        let rows: Vec<(u32, u32, u32)> = (0..8).map(|j| (j, 2 * j, 2)).collect();
+        let (mut master, mut words) = (Vec::new(), vec![0]);
+        let r = emit_block(key(0x40, 3), true, &rows, &scratch, &mut master, &mut words);
+        assert!(r.is_ok());
+        assert_eq!(master.len(), 1);
+        let e = master[0];
+        assert_eq!(
+            (e.key, e.mask, e.index_off, e.n_rows, e.payload),
+            (0x40, !7, 1, 8, true)
+        );
+        // Pointers then rows [2, a, b].
+        assert_eq!(words.len(), 1 + 8 + 8 * 3);
+        assert_eq!(words[1], 9);
+        assert_eq!(&words[9..12], &[2, 0, 1]);
+        assert_eq!(&words[words[8] as usize..], &[2, 14, 15]);
+    }
+
+    #[test]
+    fn sparse_rows_get_small_blocks() {
+        // Rows 3 and 200 of a 256-key block: two exact entries (6 words each) beat one entry
+        // with 201 pointers.
+        let scratch = vec![7, 8];
+        let rows = vec![(3, 0, 1), (200, 1, 1)];
+        let (mut master, mut words) = (Vec::new(), vec![0]);
+        let r = emit_block(
+            key(0x100, 8),
+            false,
+            &rows,
+            &scratch,
+            &mut master,
+            &mut words,
+        );
+        assert!(r.is_ok());
+        let got: Vec<(u32, u32, u32)> = master.iter().map(|e| (e.key, e.mask, e.n_rows)).collect();
+        assert_eq!(got, vec![(0x103, u32::MAX, 1), (0x1C8, u32::MAX, 1)]);
+        assert_eq!(words, vec![0, 2, 1, 7, 5, 1, 8]);
+        // Neighbouring rows share a block ending at the last row: 0, 1 and 3 cost 9 words for
+        // any b >= 2; ties go to the largest block (the whole slice).
+        let rows = vec![(0, 0, 1), (1, 1, 1), (3, 0, 1)];
+        let (mut master, mut words) = (Vec::new(), vec![0]);
+        let r = emit_block(
+            key(0x100, 8),
+            false,
+            &rows,
+            &scratch,
+            &mut master,
+            &mut words,
+        );
+        assert!(r.is_ok());
+        let got: Vec<(u32, u32, u32)> = master.iter().map(|e| (e.key, e.mask, e.n_rows)).collect();
+        assert_eq!(got, vec![(0x100, !0xFF, 4)]);
+        // Row 2 is empty: it points at the shared empty row, word 0.
+        assert_eq!(words[1 + 2], 0);
+    }
+
+    #[test]
+    fn buckets_split_synapses_by_post_slice() {
+        let net = synthetic::layered(&[10, 7], 3, false);
+        let Ok(b) = bucket(&net, 0, 3, 3) else {
+            panic!("bucket")
+        };
+        let rows = &net.projections[0].rows;
+        assert_eq!(b.offsets.len(), 4);
+        assert_eq!(b.offsets[3], rows.post.len());
+        for s in 0..3 {
+            let seg = b.offsets[s]..b.offsets[s + 1];
+            let pres = &b.pre[seg.clone()];
+            assert!(pres.windows(2).all(|w| w[0] <= w[1]));
+            for &idx in &b.syn[seg] {
+                assert_eq!(rows.post[idx as usize] / 3, s as u32);
+            }
+        }
+    }
+}

@@ -422,3 +422,69 @@ fn report(
         projections,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spinnaker2::synthetic;
+
+    #[test]
+    fn manifest_and_report_describe_the_mapping() {
+        let net = synthetic::layered(&[64, 96, 10], 1, true);
+        let opts = CompileOptions {
+            model_file: "m.nir".into(),
+            model_digest: "fnv1a64:0000000000000001".into(),
+            ..CompileOptions::default()
+        };
+        let Ok((a, r)) = compile(&net, &opts) else {
+            panic!("compile")
+        };
+        let m = &a.manifest;
+        assert_eq!(m.format, FORMAT);
+        assert_eq!(m.model.file, "m.nir");
+        assert_eq!(m.latency, 2);
+        assert_eq!(m.populations.len(), 3);
+        assert_eq!(m.pes.len(), 3);
+        assert_eq!(a.images.len(), 3);
+        assert_eq!(m.resources.pes_used, 3);
+        assert_eq!(r.pes_used, 3);
+        assert_eq!(r.pes_lower_bound, 3);
+        // Spiking senders: 64 inputs + 96 hidden at rate 0.1; the output sends nothing.
+        assert_eq!(r.spiking_senders, 160);
+        assert!((r.expected_packets_per_step - 16.0).abs() < 1e-9);
+        assert!((r.expected_packets(0.5) - 80.0).abs() < 1e-9);
+        assert_eq!(m.projections[1].delay, 1);
+        assert_eq!(m.resources.longest_path_cycles, r.longest_path_cycles);
+        let text = r.render();
+        for needle in [
+            "PEs used / lower bound / available",
+            "3 / 3 / 152",
+            "rec1",
+            "lif2",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from\n{text}");
+        }
+        let json = serde_json::to_string(&r).unwrap_or_default();
+        assert!(json.contains("\"routing_entries_limit\":16384"), "{json}");
+        // Timings cover every stage.
+        let Ok((_, _, times)) = compile_timed(&net, &opts) else {
+            panic!("compile")
+        };
+        assert_eq!(times.len(), 6);
+    }
+
+    #[test]
+    fn bad_options_are_errors() {
+        let net = synthetic::layered(&[8, 4], 1, false);
+        let mut opts = CompileOptions {
+            max_rate: 1.5,
+            ..CompileOptions::default()
+        };
+        let e = compile(&net, &opts).err().map(|e| e.to_string());
+        assert!(e.is_some_and(|m| m.contains("max_rate")));
+        opts.max_rate = 0.1;
+        opts.machine.chip.qpes = 0;
+        let e = compile(&net, &opts).err().map(|e| e.to_string());
+        assert!(e.is_some_and(|m| m.contains("chip.qpes")));
+    }
+}
