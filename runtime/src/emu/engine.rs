@@ -16,22 +16,22 @@
 //! Step 1 is independent per PE and runs on rayon when there is enough work; step 2 is
 //! sequential, so every inbox is filled in one fixed order and results never depend on threads.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use rayon::prelude::*;
 use serde::Serialize;
 
 use super::error::EmuError;
-use super::fanout::{walk, Fanout};
+use super::fanout::Plan;
 use super::input::encode_step;
 use super::options::EmuOptions;
-use super::pe::{lif_tick, source_tick, Costs, Msg, PeState};
+use super::pe::{apply, lif_tick, source_tick, Costs, PeState, Spike};
 use super::program::PeProgram;
-use super::report::{Counters, Energy, EnergyFigures, PeCycles, PeSram, RunReport};
+use super::report::{Counters, Energy, EnergyFigures, Packets, PeCycles, PeSram, RunReport};
 use super::router::TableRouter;
 use crate::noc::{
-    simulate, Bandwidth, LinkParams, NocParams, Packet, PeId as NocPeId, Port, RouterId,
+    simulate, Bandwidth, Delivery, LinkParams, NocParams, Packet, PeId as NocPeId, Port, RouterId,
 };
 use snnc_targets::spinnaker2::artifact::{
     manifest::{FORMAT, FORMAT_VERSION},
@@ -84,8 +84,8 @@ pub struct Emulator {
     router: TableRouter,
     noc: NocParams,
     opts: EmuOptions,
-    /// Multicast trees per key, for runs without the NoC model.
-    fanout: Option<Fanout>,
+    /// Per key: the PEs its multicast tree reaches and their rows.
+    plan: Plan,
     /// `(router index · pes_per_router + local port)` → PE index, `u32::MAX` for none.
     grid: Vec<u32>,
     pes_per_router: usize,
@@ -96,6 +96,8 @@ pub struct Emulator {
     costs: Costs,
     sram: Vec<PeSram>,
     energy: EnergyFigures,
+    /// Real-time length of a tick in microseconds (static energy).
+    tick_us: u64,
 }
 
 /// NoC parameters of `machine` (documented in `docs/spinnaker2.md`, "NoC mapping"): the global
@@ -314,59 +316,23 @@ impl Emulator {
             router,
             noc,
             opts,
-            fanout: None,
+            plan: Plan::default(),
             grid,
             pes_per_router,
             input_len,
             output_len,
             sram,
             energy: EnergyFigures::default(),
+            tick_us: machine.chip.tick_us,
         };
-        if !emu.opts.noc {
-            emu.fanout = Some(emu.build_fanout()?);
-        }
+        emu.plan = Plan::build(
+            &emu.pes,
+            &emu.router,
+            &emu.grid,
+            emu.pes_per_router,
+            emu.noc.max_hops,
+        )?;
         Ok(emu)
-    }
-
-    /// Walks every key of every sending PE through the tables (in parallel; trees are per key,
-    /// so order cannot matter).
-    fn build_fanout(&self) -> Result<Fanout, EmuError> {
-        let width = self.router.width();
-        let ppr = self.pes_per_router;
-        let grid = &self.grid;
-        let pe_at = move |router: u32, local: u8| -> Option<u32> {
-            let slot = router as usize * ppr + usize::from(local);
-            grid.get(slot).copied().filter(|&i| i != u32::MAX)
-        };
-        let _ = width;
-        let per_pe: Vec<Result<Vec<_>, EmuError>> = self
-            .pes
-            .par_iter()
-            .map(|p| {
-                if !p.sends {
-                    return Ok(Vec::new());
-                }
-                let source = RouterId::new(p.router.0, p.router.1);
-                (0..p.n)
-                    .map(|i| {
-                        walk(
-                            &self.router,
-                            source,
-                            p.local,
-                            p.key_base.wrapping_add(i as u32),
-                            p.pe,
-                            self.noc.max_hops,
-                            &pe_at,
-                        )
-                    })
-                    .collect()
-            })
-            .collect();
-        let mut fanout = Fanout::with_pes(self.pes.len());
-        for trees in per_pe {
-            fanout.push_pe(trees?);
-        }
-        Ok(fanout)
     }
 
     /// The manifest the emulator was built from.
@@ -485,12 +451,8 @@ impl Emulator {
         let mut raster = self.opts.trace.then(Vec::new);
         let mut encoded: Vec<i32> = Vec::with_capacity(self.input_len);
         let mut packets: Vec<Packet> = Vec::new();
-        let mut payloads: Vec<i32> = Vec::new();
+        let mut sends: Vec<(u32, Spike)> = Vec::new();
         for t in 0..ticks {
-            for s in states.iter_mut() {
-                std::mem::swap(&mut s.inbox, &mut s.next);
-                s.next.clear();
-            }
             let step_values = if (t as usize) < steps {
                 let values = input.get(t as usize).map(Vec::as_slice).unwrap_or(&[]);
                 encode_step(
@@ -507,7 +469,7 @@ impl Emulator {
             self.account(&states, &mut counters);
             // Emissions: record, trace and send in PE order.
             packets.clear();
-            payloads.clear();
+            sends.clear();
             for pi in 0..states.len() {
                 let (Some(p), Some(s)) = (self.pes.get(pi), states.get_mut(pi)) else {
                     continue;
@@ -545,10 +507,10 @@ impl Emulator {
                                 source,
                                 inject_cycle: sp.cycle,
                             });
-                            payloads.push(sp.payload);
+                            sends.push((pi as u32, *sp));
                         }
                     } else {
-                        self.deliver_untimed(pi, p, &spikes, &mut states, &mut counters);
+                        self.deliver_untimed(t, pi, &spikes, &mut states, &mut counters);
                     }
                 }
                 if let Some(s) = states.get_mut(pi) {
@@ -558,7 +520,7 @@ impl Emulator {
                 }
             }
             if self.opts.noc && !packets.is_empty() {
-                self.deliver_noc(t, &packets, &payloads, &mut states, &mut counters)?;
+                self.deliver_noc(t, &packets, &sends, &mut states, &mut counters)?;
             }
         }
         counters.ticks = ticks;
@@ -567,10 +529,9 @@ impl Emulator {
 
     /// Step 1 of a tick: every PE's kernel, in parallel when the tick has enough work.
     fn compute(&self, states: &mut [PeState], t: u64, values: Option<&[i32]>) {
-        let costs = self.costs;
         let run = |p: &PeProgram, s: &mut PeState| {
             if p.lif {
-                lif_tick(p, s, t, costs);
+                lif_tick(p, s, t);
             } else {
                 let slice = values.and_then(|v| v.get(p.first..p.first + p.n));
                 source_tick(p, s, slice);
@@ -579,7 +540,7 @@ impl Emulator {
         let work: usize = states
             .iter()
             .zip(&self.pes)
-            .map(|(s, p)| s.inbox.len() + if p.lif { p.n } else { 0 })
+            .map(|(s, p)| s.pending.packets as usize + if p.lif { p.n } else { 0 })
             .sum();
         if work >= PARALLEL_TICK_WORK && states.len() > 1 {
             states
@@ -619,47 +580,61 @@ impl Emulator {
         }
     }
 
-    /// Untimed delivery: copy each spike to the PEs of its key's multicast tree.
+    /// Untimed delivery: every spike reaches the PEs of its key's multicast tree.
     fn deliver_untimed(
         &self,
+        t: u64,
         pi: usize,
-        p: &PeProgram,
-        spikes: &[super::pe::Spike],
+        spikes: &[Spike],
         states: &mut [PeState],
         c: &mut Counters,
     ) {
-        let Some(fanout) = self.fanout.as_ref() else {
-            return;
-        };
         for sp in spikes {
-            let Some(tree) = fanout.tree(pi, sp.neuron as usize) else {
+            let Some(view) = self.plan.key(pi, sp.neuron as usize) else {
                 continue;
             };
-            let msg = Msg {
-                key: p.key_base.wrapping_add(sp.neuron),
-                payload: sp.payload,
-            };
-            for &target in &tree.targets {
-                if let Some(s) = states.get_mut(target as usize) {
-                    s.next.push(msg);
-                }
-            }
+            self.apply_all(t, &view, sp.payload, states);
             let pk = &mut c.packets;
-            pk.delivered += tree.targets.len() as u64;
-            pk.dropped_unrouted += u64::from(tree.lost);
-            pk.dropped_idle_pe += u64::from(tree.idle);
-            pk.dropped += u64::from(tree.lost) + u64::from(tree.idle);
-            pk.hops += u64::from(tree.hops);
+            let st = view.stats;
+            pk.delivered += view.segments.len() as u64;
+            pk.dropped_unrouted += u64::from(st.lost);
+            pk.dropped_idle_pe += u64::from(st.idle);
+            pk.dropped += u64::from(st.lost) + u64::from(st.idle);
+            pk.hops += u64::from(st.hops);
         }
     }
 
-    /// Timed delivery: the tick's packets on the packet-level NoC; deliveries fill the inboxes
-    /// in arrival order.
+    /// Applies every segment of a key's plan (the packet reached all its targets).
+    #[inline]
+    fn apply_all(
+        &self,
+        t: u64,
+        view: &super::fanout::KeyView<'_>,
+        payload: i32,
+        states: &mut [PeState],
+    ) {
+        let mut at = 0usize;
+        for seg in view.segments {
+            let len = seg.len as usize;
+            let words = view.words.get(at..at + len).unwrap_or(&[]);
+            at += len;
+            if let (Some(p), Some(s)) = (
+                self.pes.get(seg.target as usize),
+                states.get_mut(seg.target as usize),
+            ) {
+                apply(p, s, seg, words, payload, t, self.costs);
+            }
+        }
+    }
+
+    /// Timed delivery: the tick's packets on the packet-level NoC. A packet delivered to all
+    /// of its tree's PEs (the NoC can only lose copies, never add any) applies its whole plan;
+    /// otherwise only the segments of the PEs it reached.
     fn deliver_noc(
         &self,
         t: u64,
         packets: &[Packet],
-        payloads: &[i32],
+        sends: &[(u32, Spike)],
         states: &mut [PeState],
         c: &mut Counters,
     ) -> Result<(), EmuError> {
@@ -668,29 +643,32 @@ impl Emulator {
             source,
         })?;
         let pk = &mut c.packets;
+        let mut reached = vec![0u32; packets.len()];
+        let mut partial = false;
         for d in &stats.deliveries {
-            let slot = (d.pe.router.y as usize * self.router.width() as usize
-                + d.pe.router.x as usize)
-                * self.pes_per_router
-                + usize::from(d.pe.pe);
-            let target = self.grid.get(slot).copied().unwrap_or(u32::MAX);
-            let (Some(packet), Some(&payload), Some(s)) = (
-                packets.get(d.packet as usize),
-                payloads.get(d.packet as usize),
-                states.get_mut(target as usize),
-            ) else {
-                pk.dropped_idle_pe += 1;
-                pk.dropped += 1;
-                continue;
-            };
-            s.next.push(Msg {
-                key: packet.key,
-                payload,
-            });
-            pk.delivered += 1;
+            if let Some(r) = reached.get_mut(d.packet as usize) {
+                *r += 1;
+            }
             if d.cycle > self.cycles_per_tick {
                 pk.late += 1;
             }
+        }
+        for (i, &(pi, sp)) in sends.iter().enumerate() {
+            let Some(view) = self.plan.key(pi as usize, sp.neuron as usize) else {
+                continue;
+            };
+            let got = reached.get(i).copied().unwrap_or(0) as usize;
+            if got == view.segments.len() + view.stats.idle as usize {
+                self.apply_all(t, &view, sp.payload, states);
+                pk.delivered += view.segments.len() as u64;
+                pk.dropped_idle_pe += u64::from(view.stats.idle);
+                pk.dropped += u64::from(view.stats.idle);
+            } else {
+                partial = true;
+            }
+        }
+        if partial {
+            self.apply_partial(t, &stats.deliveries, sends, &reached, states, pk);
         }
         pk.dropped_unrouted += stats.unrouted;
         pk.dropped_congestion += stats.dropped;
@@ -703,6 +681,63 @@ impl Emulator {
             .sum::<u64>();
         c.max_latency = c.max_latency.max(stats.max_latency);
         Ok(())
+    }
+
+    /// The PE index at a NoC delivery's port, `u32::MAX` for a port without a program.
+    fn pe_at(&self, pe: NocPeId) -> u32 {
+        let slot = (pe.router.y as usize * self.router.width() as usize + pe.router.x as usize)
+            * self.pes_per_router
+            + usize::from(pe.pe);
+        self.grid.get(slot).copied().unwrap_or(u32::MAX)
+    }
+
+    /// Applies the packets the NoC delivered to only some of their targets (congestion drops):
+    /// each delivered copy applies its target's segment, in packet (emission) order.
+    fn apply_partial(
+        &self,
+        t: u64,
+        deliveries: &[Delivery],
+        sends: &[(u32, Spike)],
+        reached: &[u32],
+        states: &mut [PeState],
+        pk: &mut Packets,
+    ) {
+        let full = |i: usize| -> Option<super::fanout::KeyView<'_>> {
+            let &(pi, sp) = sends.get(i)?;
+            let view = self.plan.key(pi as usize, sp.neuron as usize)?;
+            let got = reached.get(i).copied().unwrap_or(0) as usize;
+            (got != view.segments.len() + view.stats.idle as usize).then_some(view)
+        };
+        let mut got: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for d in deliveries {
+            if full(d.packet as usize).is_some() {
+                got.entry(d.packet).or_default().push(self.pe_at(d.pe));
+            }
+        }
+        for (i, mut targets) in got {
+            let (Some(view), Some(&(_, sp))) = (full(i as usize), sends.get(i as usize)) else {
+                continue;
+            };
+            let mut at = 0usize;
+            for seg in view.segments {
+                let len = seg.len as usize;
+                let words = view.words.get(at..at + len).unwrap_or(&[]);
+                at += len;
+                let Some(pos) = targets.iter().position(|&x| x == seg.target) else {
+                    continue;
+                };
+                targets.swap_remove(pos);
+                if let (Some(p), Some(s)) = (
+                    self.pes.get(seg.target as usize),
+                    states.get_mut(seg.target as usize),
+                ) {
+                    apply(p, s, seg, words, sp.payload, t, self.costs);
+                    pk.delivered += 1;
+                }
+            }
+            pk.dropped_idle_pe += targets.len() as u64;
+            pk.dropped += targets.len() as u64;
+        }
     }
 
     /// Turns counters into the report.
@@ -728,7 +763,8 @@ impl Emulator {
         let synaptic_nj = c.synaptic_events as f64 * f.synaptic_event_pj / 1e3;
         let neuron_nj = c.neuron_updates as f64 * f.neuron_update_pj / 1e3;
         let network_nj = (c.packets.hops + c.packets.delivered) as f64 * f.packet_hop_pj / 1e3;
-        let static_nj = pe_ticks * f.static_pe_tick_pj / 1e3;
+        // mW x us = nJ.
+        let static_nj = pe_ticks * f.static_pe_mw * self.tick_us as f64;
         RunReport {
             samples: c.samples,
             steps,

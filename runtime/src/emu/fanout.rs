@@ -1,36 +1,80 @@
-//! Where each key goes: the multicast tree of every key a PE can send, walked once through the
-//! routing tables at load time. Routing is static, so the untimed mode delivers a spike with one
-//! slice copy instead of a table walk, and the report gets hop counts without the NoC.
+//! The delivery plan: for every key a PE can send, the PEs its multicast tree reaches (walked
+//! once through the routing tables at load time) and, gathered next to each other, the synaptic
+//! row each of those PEs' master tables selects for the key.
+//!
+//! Why: routing and the master-table lookup are static, so resolving them per packet at run
+//! time only repeats work, and applying a spike then touches one contiguous run of memory
+//! instead of one random row per target PE (the emulator's throughput is bound by those cache
+//! misses). The rows are copies of the images' rows, applied with the kernel's semantics
+//! (`pe.rs`), so results are those of executing the images. A target whose master table does
+//! not match the key, or whose block has no row `j`, gets an empty "unmatched" segment: it still
+//! receives (and pays for) the packet, as on hardware.
 
 use super::error::EmuError;
+use super::program::PeProgram;
 use super::router::TableRouter;
 use crate::noc::{Port, Router, RouterId};
 
-/// The walk of one key: PEs reached (emulator PE indices, in walk order, a PE twice if two
-/// branches reach it), copies a router consumed without a route, mesh links crossed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Tree {
-    pub targets: Vec<u32>,
+/// One target of a key: the PE and its row (the row's words follow the previous segment's in
+/// [`Plan::words`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Segment {
+    /// Emulator PE index of the target.
+    pub target: u32,
+    /// Synapse words of the row.
+    pub len: u32,
+    /// Flags: [`SEG_PAYLOAD`], [`SEG_MAC`], [`SEG_UNMATCHED`].
+    pub flags: u32,
+}
+
+/// The row's weights are multiplied by the packet payload.
+pub(crate) const SEG_PAYLOAD: u32 = 1;
+/// The row is charged to the MAC array.
+pub(crate) const SEG_MAC: u32 = 2;
+/// The target's master table has no row for the key.
+pub(crate) const SEG_UNMATCHED: u32 = 4;
+
+/// Routing figures of one key's multicast tree.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TreeStats {
+    /// Copies a router consumed without a route (table miss, default route off the board).
     pub lost: u32,
+    /// Mesh links crossed.
     pub hops: u32,
     /// Copies delivered to a local port with no program on it.
     pub idle: u32,
 }
 
-/// Every sending PE's trees, neuron by neuron. Consecutive neurons with equal trees share one
-/// stored copy (a slice's keys usually all route alike).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Fanout {
-    /// Per PE: start index and count of its neurons in `tree_of`.
-    base: Vec<(usize, usize)>,
-    /// Per (PE, neuron): index into `trees`.
-    tree_of: Vec<u32>,
-    trees: Vec<Tree>,
+/// Where one key's segments and words start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct KeyPlan {
+    seg: u64,
+    word: u64,
+    stats: TreeStats,
 }
 
-/// Walks `key` from local port `local` of `source` through `router`. `pe_at` maps
-/// `(router index, local port)` to an emulator PE index. Errors on a routing loop.
-pub(crate) fn walk(
+/// The delivery plan of every sending PE, neuron by neuron, in PE order.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Plan {
+    /// Per PE: index of its neuron 0 in `keys`, and its neuron count (0 if it sends nothing).
+    pes: Vec<(usize, usize)>,
+    /// One entry per sending neuron plus a final sentinel.
+    keys: Vec<KeyPlan>,
+    segments: Vec<Segment>,
+    words: Vec<u32>,
+}
+
+/// A key's part of the plan, borrowed.
+pub(crate) struct KeyView<'a> {
+    pub segments: &'a [Segment],
+    pub words: &'a [u32],
+    pub stats: TreeStats,
+}
+
+/// Walks `key` from local port `local` of `source` through `router`; returns the targets (PE
+/// indices, in walk order, a PE twice if two branches reach it) and the tree's figures.
+/// `pe_at` maps `(router index, local port)` to a PE index. Errors on a routing loop.
+fn walk(
     router: &TableRouter,
     source: RouterId,
     local: u8,
@@ -38,13 +82,14 @@ pub(crate) fn walk(
     pe: u32,
     max_hops: u32,
     pe_at: &dyn Fn(u32, u8) -> Option<u32>,
-) -> Result<Tree, EmuError> {
-    let mut tree = Tree::default();
+) -> Result<(Vec<u32>, TreeStats), EmuError> {
+    let mut targets = Vec::new();
+    let mut stats = TreeStats::default();
     let mut stack: Vec<(RouterId, Port, u32)> = vec![(source, Port::Local(local), 0)];
     while let Some((at, in_port, hops)) = stack.pop() {
         let ports = router.route(at, key, in_port);
         if ports.is_empty() {
-            tree.lost += 1;
+            stats.lost += 1;
             continue;
         }
         for idx in ports.indices() {
@@ -53,12 +98,12 @@ pub(crate) fn walk(
                     let (dx, dy) = d.delta();
                     let x = i64::from(at.x) + dx;
                     let y = i64::from(at.y) + dy;
-                    let (Ok(x), Ok(y)) = (u32::try_from(x), u32::try_from(y)) else {
-                        tree.lost += 1;
-                        continue;
-                    };
-                    if x >= router.width() || y >= router.height() {
-                        tree.lost += 1;
+                    let inside = x >= 0
+                        && y >= 0
+                        && x < i64::from(router.width())
+                        && y < i64::from(router.height());
+                    if !inside {
+                        stats.lost += 1;
                         continue;
                     }
                     if hops >= max_hops {
@@ -68,54 +113,137 @@ pub(crate) fn walk(
                             limit: max_hops,
                         });
                     }
-                    tree.hops += 1;
-                    stack.push((RouterId::new(x, y), Port::Mesh(d.opposite()), hops + 1));
+                    stats.hops += 1;
+                    stack.push((
+                        RouterId::new(x as u32, y as u32),
+                        Port::Mesh(d.opposite()),
+                        hops + 1,
+                    ));
                 }
-                Some(Port::Local(p)) => {
-                    let index = at.y * router.width() + at.x;
-                    match pe_at(index, p) {
-                        Some(target) => tree.targets.push(target),
-                        None => tree.idle += 1,
-                    }
-                }
-                None => tree.lost += 1,
+                Some(Port::Local(p)) => match pe_at(at.y * router.width() + at.x, p) {
+                    Some(target) => targets.push(target),
+                    None => stats.idle += 1,
+                },
+                None => stats.lost += 1,
             }
         }
     }
-    Ok(tree)
+    Ok((targets, stats))
 }
 
-impl Fanout {
-    /// Starts an empty fan-out for `pes` PEs.
-    pub(crate) fn with_pes(pes: usize) -> Fanout {
-        Fanout {
-            base: Vec::with_capacity(pes + 1),
-            tree_of: Vec::new(),
-            trees: Vec::new(),
+/// One PE's share of the plan while it is built (PEs are planned in parallel).
+#[derive(Default)]
+struct PePlan {
+    keys: Vec<(u64, u64, TreeStats)>,
+    segments: Vec<Segment>,
+    words: Vec<u32>,
+}
+
+/// Plans every key of PE `p` (none if it does not send).
+fn plan_pe(
+    p: &PeProgram,
+    pes: &[PeProgram],
+    router: &TableRouter,
+    max_hops: u32,
+    pe_at: &dyn Fn(u32, u8) -> Option<u32>,
+) -> Result<PePlan, EmuError> {
+    let mut out = PePlan::default();
+    if !p.sends {
+        return Ok(out);
+    }
+    let source = RouterId::new(p.router.0, p.router.1);
+    for i in 0..p.n {
+        let key = p.key_base.wrapping_add(i as u32);
+        let (targets, stats) = walk(router, source, p.local, key, p.pe, max_hops, pe_at)?;
+        out.keys
+            .push((out.segments.len() as u64, out.words.len() as u64, stats));
+        for target in targets {
+            let Some(tp) = pes.get(target as usize) else {
+                continue;
+            };
+            let row = tp.lookup(key).and_then(|e| {
+                let m = tp.master.get(e)?;
+                let j = key & !m.mask;
+                if j >= m.n_rows {
+                    return None;
+                }
+                let &(start, len) = tp.spans.get(m.span_base as usize + j as usize)?;
+                let words = tp
+                    .synapses
+                    .get(start as usize..start as usize + len as usize)?;
+                let flags =
+                    if m.payload { SEG_PAYLOAD } else { 0 } | if m.mac { SEG_MAC } else { 0 };
+                Some((words, flags))
+            });
+            let (len, flags) = match row {
+                Some((words, flags)) => {
+                    out.words.extend_from_slice(words);
+                    (words.len() as u32, flags)
+                }
+                None => (0, SEG_UNMATCHED),
+            };
+            out.segments.push(Segment { target, len, flags });
         }
     }
+    Ok(out)
+}
 
-    /// Appends the trees of the next PE's neurons, in PE order.
-    pub(crate) fn push_pe(&mut self, trees: Vec<Tree>) {
-        self.base.push((self.tree_of.len(), trees.len()));
-        for t in trees {
-            let same = self.trees.last().is_some_and(|last| *last == t);
-            if !same {
-                self.trees.push(t);
-            }
-            self.tree_of
-                .push(u32::try_from(self.trees.len().saturating_sub(1)).unwrap_or(u32::MAX));
+impl Plan {
+    /// Plans every key of every sending PE. `grid` maps `router index · pes_per_router + local`
+    /// to a PE index (`u32::MAX` for none). Per-PE planning runs on rayon; the result is
+    /// assembled in PE order, so it does not depend on threads.
+    pub(crate) fn build(
+        pes: &[PeProgram],
+        router: &TableRouter,
+        grid: &[u32],
+        pes_per_router: usize,
+        max_hops: u32,
+    ) -> Result<Plan, EmuError> {
+        use rayon::prelude::*;
+        let pe_at = |r: u32, local: u8| -> Option<u32> {
+            let slot = r as usize * pes_per_router + usize::from(local);
+            grid.get(slot).copied().filter(|&i| i != u32::MAX)
+        };
+        let parts: Vec<Result<PePlan, EmuError>> = pes
+            .par_iter()
+            .map(|p| plan_pe(p, pes, router, max_hops, &pe_at))
+            .collect();
+        let mut plan = Plan::default();
+        for part in parts {
+            let part = part?;
+            let seg0 = plan.segments.len() as u64;
+            let word0 = plan.words.len() as u64;
+            plan.pes.push((plan.keys.len(), part.keys.len()));
+            plan.keys
+                .extend(part.keys.iter().map(|&(seg, word, stats)| KeyPlan {
+                    seg: seg0 + seg,
+                    word: word0 + word,
+                    stats,
+                }));
+            plan.segments.extend_from_slice(&part.segments);
+            plan.words.extend_from_slice(&part.words);
         }
+        plan.keys.push(KeyPlan {
+            seg: plan.segments.len() as u64,
+            word: plan.words.len() as u64,
+            stats: TreeStats::default(),
+        });
+        Ok(plan)
     }
 
-    /// The tree of neuron `i` of PE `pe` (empty for a PE that sends nothing).
+    /// The plan of neuron `i` of PE `pe`, `None` if it sends nothing.
     #[inline]
-    pub(crate) fn tree(&self, pe: usize, i: usize) -> Option<&Tree> {
-        let (base, count) = *self.base.get(pe)?;
+    pub(crate) fn key(&self, pe: usize, i: usize) -> Option<KeyView<'_>> {
+        let &(base, count) = self.pes.get(pe)?;
         if i >= count {
             return None;
         }
-        let t = *self.tree_of.get(base + i)?;
-        self.trees.get(t as usize)
+        let a = self.keys.get(base + i)?;
+        let b = self.keys.get(base + i + 1)?;
+        Some(KeyView {
+            segments: self.segments.get(a.seg as usize..b.seg as usize)?,
+            words: self.words.get(a.word as usize..b.word as usize)?,
+            stats: a.stats,
+        })
     }
 }

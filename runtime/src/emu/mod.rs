@@ -19,6 +19,8 @@ mod report;
 mod router;
 
 #[cfg(test)]
+mod bench_tests;
+#[cfg(test)]
 mod tests;
 
 pub use engine::{noc_params, BatchRun, Emulator, RasterEvent, SampleRun};

@@ -1,22 +1,22 @@
 //! One PE's work in one tick: the hot loops of the emulator.
 //!
 //! Semantics are the spec's PE semantics (`docs/spinnaker2.md`, "Emulator"), which the C kernel
-//! and the reference interpreter share: packets of the previous tick are applied to the delay
-//! ring in arrival order, then (from `start_tick` on) every neuron requantizes its slot of the
-//! ring per synapse type, sums, and takes one IntLif step; the slot is cleared either way.
-//! Cycles are counted with the target's cost model as the work is done, so every spike knows
-//! the cycle within the tick at which the kernel would inject it.
+//! and the reference interpreter share: the packets sent at tick `t − 1` are applied to the
+//! delay ring (slot `t − 1 + delay`), then (from `start_tick` on) every neuron requantizes its
+//! slot `t` of the ring per synapse type, sums, and takes one IntLif step; the slot is cleared
+//! either way.
+//!
+//! The emulator applies a packet's row as soon as the packet's delivery is known (end of tick
+//! `t − 1`, [`apply`]) rather than at the start of tick `t`: the slots written (`t − 1 + delay`,
+//! delay ≥ 1) are never the one tick `t − 1` reads, and integer sums do not depend on order,
+//! so the ring holds exactly what the kernel's would. The packet's cost is charged to the
+//! target's tick `t` ([`PeState::pending`]), where the kernel spends it, before its neuron
+//! loop, so every spike knows the cycle within the tick at which the kernel would inject it.
 
+use super::fanout::{Segment, SEG_MAC, SEG_PAYLOAD, SEG_UNMATCHED};
 use super::program::PeProgram;
 use snnc_targets::spinnaker2::artifact::KernelKind;
 use snnc_targets::spinnaker2::cost;
-
-/// A packet as a PE receives it: its key and its payload (1 for key-only packets).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Msg {
-    pub key: u32,
-    pub payload: i32,
-}
 
 /// A spike (or source element) a PE emits in a tick.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,12 +47,11 @@ pub(crate) struct PeState {
     pub v: Vec<i64>,
     /// Delay ring, `[slot][k][i]`.
     pub acc: Vec<i32>,
-    /// Packets to process this tick (sent last tick), in arrival order.
-    pub inbox: Vec<Msg>,
-    /// Packets arriving for next tick.
-    pub next: Vec<Msg>,
     /// Spikes emitted this tick, in emission order.
     pub spikes: Vec<Spike>,
+    /// Work of the packets already delivered for the next tick.
+    pub pending: TickWork,
+    /// This tick's work.
     pub work: TickWork,
 }
 
@@ -73,54 +72,65 @@ pub(crate) struct Costs {
     pub macs_per_cycle: u32,
 }
 
-/// Runs tick `t` of a LIF PE: apply `state.inbox`, update neurons if `t >= start_tick`, clear
-/// the ring slot, collect spikes with their injection cycles.
-pub(crate) fn lif_tick(p: &PeProgram, s: &mut PeState, t: u64, costs: Costs) {
-    let mut w = TickWork {
-        cycles: cost::TICK_OVERHEAD_CYCLES,
-        ..TickWork::default()
+/// Applies one delivered packet to target `p`: the segment's row `words` (payload-scaled for
+/// payload rows) go into the ring at `t_send + delay`, and the packet's cycles are charged to
+/// the target's next tick.
+#[inline]
+pub(crate) fn apply(
+    p: &PeProgram,
+    s: &mut PeState,
+    seg: &Segment,
+    words: &[u32],
+    payload: i32,
+    t_send: u64,
+    costs: Costs,
+) {
+    let w = &mut s.pending;
+    w.packets += 1;
+    if seg.flags & SEG_UNMATCHED != 0 {
+        w.unmatched += 1;
+        w.cycles += cost::PACKET_CYCLES;
+        return;
+    }
+    let n = p.n;
+    let kn = p.k * n;
+    let dmask = p.d.wrapping_sub(1);
+    let mult = if seg.flags & SEG_PAYLOAD != 0 {
+        payload
+    } else {
+        1
     };
+    let base = t_send as usize;
+    let acc = &mut s.acc;
+    for &word in words {
+        let post = (word & 0x3ff) as usize;
+        let delay = ((word >> 10) & 0xf) as usize;
+        let k = ((word >> 14) & 0x3) as usize;
+        let weight = i32::from((word >> 16) as u16 as i16);
+        let slot = base.wrapping_add(delay) & dmask;
+        if let Some(a) = acc.get_mut(slot * kn + k * n + post) {
+            *a = a.wrapping_add(weight.wrapping_mul(mult));
+        }
+    }
+    w.synapses += words.len() as u64;
+    let kind = if seg.flags & SEG_MAC != 0 {
+        KernelKind::Mac
+    } else {
+        KernelKind::Event
+    };
+    w.cycles += cost::packet_cycles(kind, words.len() as u64, costs.macs_per_cycle);
+}
+
+/// Runs tick `t` of a LIF PE: charge the packets applied for this tick, update neurons if
+/// `t >= start_tick`, clear the ring slot, collect spikes with their injection cycles.
+pub(crate) fn lif_tick(p: &PeProgram, s: &mut PeState, t: u64) {
+    let mut w = std::mem::take(&mut s.pending);
+    w.cycles += cost::TICK_OVERHEAD_CYCLES;
     s.spikes.clear();
     let n = p.n;
     let kn = p.k * n;
     let dmask = p.d.wrapping_sub(1);
     let acc = &mut s.acc;
-    let syn = p.synapses.as_slice();
-    for m in &s.inbox {
-        w.packets += 1;
-        let Some(e) = p.lookup(m.key) else {
-            w.unmatched += 1;
-            w.cycles += cost::PACKET_CYCLES;
-            continue;
-        };
-        let j = m.key & !e.mask;
-        let row = row_words(syn, e.index_off, e.n_rows, j);
-        let Some(row) = row else {
-            w.unmatched += 1;
-            w.cycles += cost::PACKET_CYCLES;
-            continue;
-        };
-        let mult = if e.payload { m.payload } else { 1 };
-        // Packets processed at tick t were sent at t - 1: delay `dl` lands in slot t - 1 + dl.
-        let base = (t as usize).wrapping_sub(1);
-        for &word in row {
-            let post = (word & 0x3ff) as usize;
-            let delay = ((word >> 10) & 0xf) as usize;
-            let k = ((word >> 14) & 0x3) as usize;
-            let weight = i32::from((word >> 16) as u16 as i16);
-            let slot = base.wrapping_add(delay) & dmask;
-            if let Some(a) = acc.get_mut(slot * kn + k * n + post) {
-                *a = a.wrapping_add(weight.wrapping_mul(mult));
-            }
-        }
-        w.synapses += row.len() as u64;
-        let kind = if e.mac {
-            KernelKind::Mac
-        } else {
-            KernelKind::Event
-        };
-        w.cycles += cost::packet_cycles(kind, row.len() as u64, costs.macs_per_cycle);
-    }
     let slot = (t as usize) & dmask;
     let ring = slot * kn;
     if t >= p.start_tick {
@@ -182,17 +192,14 @@ pub(crate) fn lif_tick(p: &PeProgram, s: &mut PeState, t: u64, costs: Costs) {
     if let Some(slice) = acc.get_mut(ring..ring + kn) {
         slice.fill(0);
     }
-    s.inbox.clear();
     s.work = w;
 }
 
 /// Runs tick `t` of a source PE: scan its slice of the encoded step (`None` after the last
 /// step) and emit every nonzero element.
 pub(crate) fn source_tick(p: &PeProgram, s: &mut PeState, values: Option<&[i32]>) {
-    let mut w = TickWork {
-        cycles: cost::TICK_OVERHEAD_CYCLES,
-        ..TickWork::default()
-    };
+    let mut w = std::mem::take(&mut s.pending);
+    w.cycles += cost::TICK_OVERHEAD_CYCLES;
     s.spikes.clear();
     if let Some(values) = values {
         let per = cost::source_cycles(1);
@@ -209,18 +216,5 @@ pub(crate) fn source_tick(p: &PeProgram, s: &mut PeState, values: Option<&[i32]>
             }
         }
     }
-    s.inbox.clear();
     s.work = w;
-}
-
-/// Row `j` of the block at `index_off` (synapse words without the count), `None` when `j` is
-/// past the block or the row is outside the section (never for a validated image).
-#[inline]
-fn row_words(syn: &[u32], index_off: u32, n_rows: u32, j: u32) -> Option<&[u32]> {
-    if j >= n_rows {
-        return None;
-    }
-    let ptr = *syn.get(index_off as usize + j as usize)? as usize;
-    let count = *syn.get(ptr)? as usize;
-    syn.get(ptr + 1..ptr + 1 + count)
 }

@@ -18,6 +18,8 @@ pub(crate) struct Master {
     pub payload: bool,
     /// Packets of this entry are charged to the MAC array (cost model), not per synapse.
     pub mac: bool,
+    /// Index of the entry's row 0 in [`PeProgram::spans`].
+    pub span_base: u32,
 }
 
 /// A PE's program: header fields, parameters and synaptic matrix of its image, plus where it
@@ -60,6 +62,10 @@ pub(crate) struct PeProgram {
     /// Sorted by key, disjoint prefix-mask blocks (the image validator guarantees it).
     pub master: Vec<Master>,
     pub synapses: Vec<u32>,
+    /// Per row of every master entry: `(start, len)` of its synapse words in `synapses`,
+    /// resolved from the row pointers and counts once at load time, so a packet costs one
+    /// lookup instead of two dependent loads.
+    pub spans: Vec<(u32, u32)>,
     /// Bytes of the encoded image and of the runtime state (`v`, `acc`).
     pub image_bytes: u64,
     pub state_bytes: u64,
@@ -127,7 +133,25 @@ impl PeProgram {
             }
         }
         let mut master = Vec::with_capacity(image.master.len());
-        for e in &image.master {
+        let mut spans = Vec::new();
+        for (index, e) in image.master.iter().enumerate() {
+            let span_base = u32::try_from(spans.len())
+                .map_err(|_| EmuError::artifact(what(), "more than 2^32 rows"))?;
+            for j in 0..e.n_rows {
+                let bad = || {
+                    EmuError::artifact(
+                        what(),
+                        format!("master entry {index} row {j} is outside the synapse section"),
+                    )
+                };
+                let ptr_at = e.index_off as usize + j as usize;
+                let ptr = *image.synapses.get(ptr_at).ok_or_else(bad)? as usize;
+                let count = *image.synapses.get(ptr).ok_or_else(bad)? as usize;
+                if ptr + 1 + count > image.synapses.len() {
+                    return Err(bad());
+                }
+                spans.push(((ptr + 1) as u32, count as u32));
+            }
             master.push(Master {
                 key: e.key,
                 mask: e.mask,
@@ -135,6 +159,7 @@ impl PeProgram {
                 n_rows: e.n_rows,
                 payload: e.payload,
                 mac: is_mac_block(manifest, population, e.key),
+                span_base,
             });
         }
         let image_bytes = image.words().saturating_mul(4);
@@ -172,17 +197,26 @@ impl PeProgram {
             rq_hi,
             master,
             synapses: image.synapses.clone(),
+            spans,
             image_bytes,
-            state_bytes: image.state_bytes(),
+            state_bytes: if lif {
+                image.state_bytes()
+            } else {
+                snnc_targets::spinnaker2::cost::source_state_bytes(n as u64)
+            },
         })
     }
 
-    /// The master entry matching `key` by binary search (blocks are sorted and disjoint).
+    /// Index of the master entry matching `key` by binary search (blocks are sorted and
+    /// disjoint, so at most one matches).
     #[inline]
-    pub(crate) fn lookup(&self, key: u32) -> Option<&Master> {
-        let i = self.master.partition_point(|e| e.key <= key);
-        let e = self.master.get(i.checked_sub(1)?)?;
-        (key & e.mask == e.key).then_some(e)
+    pub(crate) fn lookup(&self, key: u32) -> Option<usize> {
+        let i = self
+            .master
+            .partition_point(|e| e.key <= key)
+            .checked_sub(1)?;
+        let e = self.master.get(i)?;
+        (key & e.mask == e.key).then_some(i)
     }
 }
 

@@ -6,27 +6,29 @@
 
 use serde::Serialize;
 
-/// Energy figures of the estimate, in picojoules. They are assumptions scaled from published
-/// SpiNNaker figures; `docs/spinnaker2.md` ("Emulator", "Energy") gives the sources.
+/// Energy figures of the estimate. The defaults are assumptions (no per-operation energies of
+/// SpiNNaker2 were found published); `docs/spinnaker2.md` ("Emulator", "Energy") derives them
+/// and names the published figures they are checked against.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct EnergyFigures {
-    /// Per synaptic event (one synapse word applied).
+    /// Per synaptic event (one synapse word applied): 4 cost-model cycles at 10 pJ per cycle.
     pub synaptic_event_pj: f64,
-    /// Per neuron update (requant + IntLif step of one neuron).
+    /// Per neuron update (IntLif step plus one requant): 36 cycles at 10 pJ per cycle.
     pub neuron_update_pj: f64,
     /// Per packet copy crossing one link (router traversal + wire), local links included.
     pub packet_hop_pj: f64,
-    /// Static (leakage + clock tree + timer tick) per used PE per tick.
-    pub static_pe_tick_pj: f64,
+    /// Static power (leakage, clock, timer tick) of one used PE, in milliwatts; charged for the
+    /// tick's real-time length whether or not the PE is busy.
+    pub static_pe_mw: f64,
 }
 
 impl Default for EnergyFigures {
     fn default() -> Self {
         EnergyFigures {
-            synaptic_event_pj: 10.0,
-            neuron_update_pj: 50.0,
-            packet_hop_pj: 5.0,
-            static_pe_tick_pj: 10_000.0,
+            synaptic_event_pj: 40.0,
+            neuron_update_pj: 360.0,
+            packet_hop_pj: 10.0,
+            static_pe_mw: 1.0,
         }
     }
 }
