@@ -16,5 +16,6 @@ pub mod mapping_report;
 pub mod network;
 pub mod partition;
 pub mod place;
+pub mod prefix_merge;
 pub mod routing;
 pub mod synthetic;
