@@ -459,19 +459,15 @@ pub fn build_images(
                                 (j, k as u32)
                             })
                             .collect();
-                        let mac = projs.iter().all(|&j| {
+                        let kernel = cost::group_kernel(projs.iter().map(|&j| {
                             let pr = &net.projections[j];
-                            cost::kernel_kind(pr.payload, pr.weight_bits) == KernelKind::Mac
-                        });
+                            cost::kernel_kind(pr.payload, pr.weight_bits)
+                        }));
                         Group {
                             pre,
                             projs: with_k,
                             payload: info.payload[pre],
-                            kernel: if mac {
-                                KernelKind::Mac
-                            } else {
-                                KernelKind::Event
-                            },
+                            kernel,
                             rate: info.rate[pre],
                         }
                     })

@@ -41,6 +41,24 @@ pub fn kernel_kind(payload: bool, weight_bits: u32) -> KernelKind {
     }
 }
 
+/// Kernel of the master entries of one pre population on a post PE: their rows hold the
+/// synapses of every projection between the two populations, so the MAC array is used only when
+/// all of those projections qualify ([`kernel_kind`]); no projection means the event path.
+pub fn group_kernel(kinds: impl IntoIterator<Item = KernelKind>) -> KernelKind {
+    let mut any = false;
+    for k in kinds {
+        if k != KernelKind::Mac {
+            return KernelKind::Event;
+        }
+        any = true;
+    }
+    if any {
+        KernelKind::Mac
+    } else {
+        KernelKind::Event
+    }
+}
+
 /// Cycles of processing one row of `row_len` synapses, without the per-packet cost: 4 per
 /// synapse event-driven, `ceil(row_len / macs_per_cycle) + 10` on the MAC array.
 pub fn row_cycles(kernel: KernelKind, row_len: u64, macs_per_cycle: u32) -> u64 {
@@ -108,6 +126,15 @@ mod tests {
         assert_eq!(kernel_kind(true, 2), KernelKind::Mac);
         assert_eq!(kernel_kind(true, 9), KernelKind::Event);
         assert_eq!(kernel_kind(false, 4), KernelKind::Event);
+        assert_eq!(
+            group_kernel([KernelKind::Mac, KernelKind::Mac]),
+            KernelKind::Mac
+        );
+        assert_eq!(
+            group_kernel([KernelKind::Mac, KernelKind::Event]),
+            KernelKind::Event
+        );
+        assert_eq!(group_kernel([]), KernelKind::Event);
     }
 
     #[test]

@@ -272,13 +272,19 @@ pub fn analyse(
     let mut payload = vec![false; pops];
     let mut slots = vec![1u32; pops];
     for (i, p) in net.populations.iter().enumerate() {
-        let sends_values = outgoing[i].iter().any(|&j| net.projections[j].payload);
         let is_source = matches!(p.kind, PopulationKind::Source);
-        if i == net.input.population && is_source {
-            payload[i] = net.input.encoding.payload();
-        } else {
-            payload[i] = sends_values;
+        if is_source != (i == net.input.population) {
+            return Err(invalid(
+                format!("population `{}` ({i})", p.name),
+                if is_source {
+                    "is a source but not the network input".to_string()
+                } else {
+                    "is the network input but not a source".to_string()
+                },
+            ));
         }
+        // Only the input source sends values; LIF neurons send key-only spikes.
+        payload[i] = is_source && net.input.encoding.payload();
         if payload[i] {
             rate[i] = 1.0;
         }
@@ -406,17 +412,17 @@ fn slice_cost(
         let pre_size = net.populations.get(*pre).map_or(0, |p| p.size as u64);
         let pre_slices = u64::from(slices.get(*pre).copied().unwrap_or(1));
         let mut syn = 0u64;
-        let mut mac = true;
         for &j in projs {
             if let Some(prefix) = info.in_prefix.get(j) {
                 let lo = prefix.get(first as usize).copied().unwrap_or(0);
                 let hi = prefix.get((first + n) as usize).copied().unwrap_or(lo);
                 syn += hi - lo;
             }
-            let p = &net.projections[j];
-            mac &= cost::kernel_kind(p.payload, p.weight_bits)
-                == super::artifact::manifest::KernelKind::Mac;
         }
+        let mac = cost::group_kernel(projs.iter().map(|&j| {
+            let p = &net.projections[j];
+            cost::kernel_kind(p.payload, p.weight_bits)
+        })) == super::artifact::manifest::KernelKind::Mac;
         words += group_words_bound(pre_size, pre_slices, syn);
         let rate = info.rate.get(*pre).copied().unwrap_or(1.0);
         // Every packet of a pre slice routed here costs the lookup, hit or not.
@@ -702,6 +708,14 @@ mod tests {
         let mut net = synthetic::layered(&[4, 3], 1, false);
         net.projections[0].rows.offsets[1] = 100;
         assert!(analyse(&net, &sched, 0.1).is_err());
+        let mut net = synthetic::layered(&[4, 3], 1, false);
+        net.projections[0].payload = true;
+        let e = analyse(&net, &sched, 0.1).err().map(|e| e.to_string());
+        assert!(e.is_some_and(|m| m.contains("payload flag true")));
+        net.projections[0].payload = false;
+        net.input.population = 1;
+        let e = analyse(&net, &sched, 0.1).err().map(|e| e.to_string());
+        assert!(e.is_some_and(|m| m.contains("is the network input but not a source")));
         let net = synthetic::layered(&[4, 3], 1, false);
         assert!(analyse(&net, &sched, 0.0).is_err());
         assert!(analyse(&net, &sched, f64::NAN).is_err());
