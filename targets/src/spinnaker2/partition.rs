@@ -715,7 +715,7 @@ mod tests {
         net.projections[0].payload = false;
         net.input.population = 1;
         let e = analyse(&net, &sched, 0.1).err().map(|e| e.to_string());
-        assert!(e.is_some_and(|m| m.contains("is the network input but not a source")));
+        assert!(e.is_some_and(|m| m.contains("is a source but not the network input")));
         let net = synthetic::layered(&[4, 3], 1, false);
         assert!(analyse(&net, &sched, 0.0).is_err());
         assert!(analyse(&net, &sched, f64::NAN).is_err());
