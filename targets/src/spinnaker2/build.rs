@@ -141,6 +141,7 @@ struct Ctx<'a> {
 /// len)` into `scratch` (synapse words), ascending by local index.
 fn emit_block(
     key: KeyRange,
+    slice_n: u32,
     payload: bool,
     rows: &[(u32, u32, u32)],
     scratch: &[u32],
@@ -150,9 +151,19 @@ fn emit_block(
     if rows.is_empty() {
         return Ok(());
     }
-    // Cost of sub-blocks of 2^b keys: 5 master words + pointers up to the last row per block.
+    // Cost of sub-blocks of 2^b keys: 5 master words + pointers up to the last row per block;
+    // the whole slice block (b = bits) keeps a pointer for every neuron of the pre slice, so
+    // dense connectivity gets the plain one-entry-per-pre-slice layout and no packet of the
+    // slice misses it. Ties go to larger blocks.
     let mut best = (u64::MAX, 0u32);
     for b in 0..=key.bits.min(31) {
+        if b == key.bits {
+            let cost = 5 + u64::from(slice_n);
+            if cost <= best.0 {
+                best = (cost, b);
+            }
+            continue;
+        }
         let mut cost = 0u64;
         let mut block: Option<(u32, u32)> = None;
         for &(j, _, _) in rows {
@@ -184,7 +195,11 @@ fn emit_block(
         let end = i + rows[i..].partition_point(|r| r.0 >> b == blk);
         let base = blk << b;
         let last = rows[end - 1].0;
-        let n_rows = last - base + 1;
+        let n_rows = if b == key.bits {
+            slice_n.max(last + 1)
+        } else {
+            last - base + 1
+        };
         let index_off = u32::try_from(words.len()).map_err(|_| overflow())?;
         master.push(MasterEntry {
             key: key.base | base,
@@ -301,7 +316,19 @@ fn lif_slice(
             if pre_slice != current_slice {
                 if let Some(a) = current_slice {
                     let key = ctx.keys[g.pre][a];
-                    emit_block(key, g.payload, &rows, &scratch, &mut master, &mut words)?;
+                    let pre_n = ctx
+                        .part
+                        .slice_range(net, g.pre, a as u32)
+                        .map_or(0, |(_, c)| c);
+                    emit_block(
+                        key,
+                        pre_n,
+                        g.payload,
+                        &rows,
+                        &scratch,
+                        &mut master,
+                        &mut words,
+                    )?;
                 }
                 rows.clear();
                 scratch.clear();
@@ -517,7 +544,15 @@ mod tests {
         let scratch: Vec<u32> = (0..16).collect();
         let rows: Vec<(u32, u32, u32)> = (0..8).map(|j| (j, 2 * j, 2)).collect();
         let (mut master, mut words) = (Vec::new(), vec![0]);
-        let r = emit_block(key(0x40, 3), true, &rows, &scratch, &mut master, &mut words);
+        let r = emit_block(
+            key(0x40, 3),
+            8,
+            true,
+            &rows,
+            &scratch,
+            &mut master,
+            &mut words,
+        );
         assert!(r.is_ok());
         assert_eq!(master.len(), 1);
         let e = master[0];
@@ -541,6 +576,7 @@ mod tests {
         let (mut master, mut words) = (Vec::new(), vec![0]);
         let r = emit_block(
             key(0x100, 8),
+            256,
             false,
             &rows,
             &scratch,
@@ -551,12 +587,13 @@ mod tests {
         let got: Vec<(u32, u32, u32)> = master.iter().map(|e| (e.key, e.mask, e.n_rows)).collect();
         assert_eq!(got, vec![(0x103, u32::MAX, 1), (0x1C8, u32::MAX, 1)]);
         assert_eq!(words, vec![0, 2, 1, 7, 5, 1, 8]);
-        // Neighbouring rows share a block ending at the last row: 0, 1 and 3 cost 9 words for
-        // any b >= 2; ties go to the largest block (the whole slice).
+        // A 4-neuron pre slice with rows 0, 1 and 3: 9 words for any b >= 2, and ties go to
+        // the whole slice block, which keeps all 4 pointers.
         let rows = vec![(0, 0, 1), (1, 1, 1), (3, 0, 1)];
         let (mut master, mut words) = (Vec::new(), vec![0]);
         let r = emit_block(
             key(0x100, 8),
+            4,
             false,
             &rows,
             &scratch,
