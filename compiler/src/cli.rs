@@ -14,6 +14,8 @@ use crate::{inspect, npy, output};
 pub mod passes_list;
 pub mod pipeline;
 pub mod report_cmd;
+pub mod run_cmd;
+pub mod spinnaker2;
 pub mod target;
 
 pub use pipeline::PassOptions;
@@ -41,8 +43,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Compile a model: run the pass pipeline, then emit; today `--emit ir` writes the verified
-    /// IR in its text form. A short report of every pass goes to standard error.
+    /// Compile a model: run the pass pipeline, then emit the target's artifact (`--target
+    /// spinnaker2`: a directory with manifest.json, routing tables, per-PE data images and the PE
+    /// kernel in C) or the verified IR in its text form (`--emit ir`). A short report of every
+    /// pass, and the mapping report of a hardware target, go to standard error.
     Compile {
         /// The model file (.onnx, .nir or IR text).
         model: PathBuf,
@@ -57,10 +61,13 @@ pub enum Command {
         /// Also write the pass reports and the `snnc report` of the result as JSON.
         #[arg(long, value_name = "FILE.json")]
         report: Option<PathBuf>,
-        /// What to produce.
-        #[arg(long, value_enum, default_value_t = Emit::Ir)]
-        emit: Emit,
-        /// Output file (`-` for standard output).
+        /// What to produce (default: the target's artifact; `ir` for the reference target).
+        #[arg(long, value_enum)]
+        emit: Option<Emit>,
+        #[command(flatten)]
+        machine: spinnaker2::MachineOptions,
+        /// Output: a file for `--emit ir` (`-` for standard output), a directory for a target
+        /// artifact (replaced as a whole only when the compile succeeds).
         #[arg(short, long)]
         output: PathBuf,
         /// Print constants with more than N elements as a digest (not parseable back).
@@ -103,6 +110,10 @@ pub enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Run a compiled artifact on a batch of inputs (spinnaker2: the bundled cycle-level
+    /// emulator) and save the outputs, aligned step for step with `snnc sim` of the same model
+    /// for the same target: the pipeline latency is run and dropped here.
+    Run(run_cmd::RunArgs),
     /// List every pass with its summary and arguments, and each target's default pipeline.
     Passes,
     /// Per layer and in total: parameters, bits, memory, MACs (ACs for spiking layers),
@@ -129,6 +140,8 @@ pub enum Command {
 pub enum Emit {
     /// The verified IR in snnc's text form.
     Ir,
+    /// The target's deployable artifact (a directory).
+    Artifact,
 }
 
 /// Run one parsed command, writing its normal output to `out`.
@@ -141,11 +154,13 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
             dt,
             steps,
             report,
-            emit: Emit::Ir,
+            emit,
+            machine,
             output,
             elide_consts,
         } => {
             check_dt(dt)?;
+            let target = passes.target;
             let c = CompileArgs {
                 passes,
                 dt,
@@ -153,8 +168,17 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
                 report,
                 elide: elide_consts,
             };
-            cmd_compile_ir(&model, &output, &c, out)
+            match (emit, target) {
+                (Some(Emit::Ir), _) | (None, Target::Reference) => {
+                    cmd_compile_ir(&model, &output, &c, out)
+                }
+                (Some(Emit::Artifact), Target::Reference) => Err(CliError::Usage(
+                    "--emit artifact needs a hardware target (--target spinnaker2)".into(),
+                )),
+                (_, Target::Spinnaker2) => spinnaker2::compile(&model, &output, &c, &machine),
+            }
         }
+        Command::Run(args) => run_cmd::run(&args, out),
         Command::Sim {
             model,
             passes,
@@ -245,22 +269,25 @@ fn cmd_inspect(model: &Path, json: bool, out: &mut dyn std::io::Write) -> Result
 }
 
 /// What `compile` needs besides the model and the output path.
-struct CompileArgs {
-    passes: PassOptions,
-    dt: f32,
-    steps: usize,
-    report: Option<PathBuf>,
-    elide: Option<usize>,
+pub struct CompileArgs {
+    pub passes: PassOptions,
+    pub dt: f32,
+    pub steps: usize,
+    pub report: Option<PathBuf>,
+    pub elide: Option<usize>,
 }
 
-/// The `--report` file of `compile`: what ran and what the result costs.
+/// The `--report` file of `compile`: what ran and what the result costs (`mapping`: the
+/// hardware target's mapping report).
 #[derive(serde::Serialize)]
-struct CompileReport<'a> {
-    model: String,
-    target: &'static str,
-    passes: &'a str,
-    pass_reports: &'a [PassReport],
-    report: crate::report::Report,
+pub struct CompileReport<'a> {
+    pub model: String,
+    pub target: &'static str,
+    pub passes: &'a str,
+    pub pass_reports: &'a [PassReport],
+    pub report: crate::report::Report,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<serde_json::Value>,
 }
 
 fn cmd_compile_ir(
@@ -288,6 +315,7 @@ fn cmd_compile_ir(
                 path: model.to_path_buf(),
                 source: e,
             })?,
+            mapping: None,
         };
         let json = serde_json::to_string_pretty(&report)
             .map_err(|e| CliError::Usage(e.to_string()))?

@@ -84,6 +84,24 @@ pub enum CliError {
         path: PathBuf,
         source: crate::passes::PassError,
     },
+    /// A hardware target cannot take the model at `path` (unsupported op, too big, ...).
+    #[error("{}: {source}", path.display())]
+    Target {
+        path: PathBuf,
+        source: snnc_targets::spinnaker2::error::Spinnaker2Error,
+    },
+    /// A target artifact (directory at `path`) could not be written or read.
+    #[error("{}: {source}", path.display())]
+    Artifact {
+        path: PathBuf,
+        source: snnc_targets::spinnaker2::artifact::ArtifactError,
+    },
+    /// The emulator failed while running the artifact at `path`.
+    #[error("{}: {source}", path.display())]
+    Emulator {
+        path: PathBuf,
+        source: snnc_runtime::emu::EmuError,
+    },
     /// Options that contradict each other or the model.
     #[error("{0}")]
     Usage(String),

@@ -160,14 +160,7 @@ impl Plan {
         let out_shapes = graph
             .outputs()
             .iter()
-            .map(|o| {
-                let s = &graph.ty(*o).shape;
-                if s.len() > 1 && s[0] == 1 {
-                    s[1..].to_vec()
-                } else {
-                    s.clone()
-                }
-            })
+            .map(|o| sample_shape(&graph.ty(*o).shape))
             .collect();
         Ok(Plan {
             batch: batch.unwrap_or(0),
@@ -214,6 +207,16 @@ impl Plan {
                 assemble(outputs, self.batch, s, self.steps, self.reduce)
             })
             .collect()
+    }
+}
+
+/// The per-sample shape of an output of the given shape: a leading batch axis of 1 (as ONNX
+/// exports write `[1, 10]`) is dropped, since the batch axis of the result array replaces it.
+pub fn sample_shape(s: &[usize]) -> Vec<usize> {
+    if s.len() > 1 && s[0] == 1 {
+        s[1..].to_vec()
+    } else {
+        s.to_vec()
     }
 }
 

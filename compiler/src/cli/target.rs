@@ -8,6 +8,9 @@ use clap::ValueEnum;
 pub enum Target {
     /// snnc's reference interpreter: runs any verified graph, so only the passes asked for run.
     Reference,
+    /// A SpiNNaker2-style many-core machine (run by the bundled emulator, `snnc run`): the
+    /// graph must end up as an integer spiking network, so the default pipeline quantizes it.
+    Spinnaker2,
 }
 
 impl Target {
@@ -16,6 +19,7 @@ impl Target {
     pub fn default_pipeline(self) -> &'static str {
         match self {
             Target::Reference => "canonicalize",
+            Target::Spinnaker2 => "canonicalize,quantize-snn",
         }
     }
 
@@ -24,6 +28,7 @@ impl Target {
     fn runs_default_without_passes(self) -> bool {
         match self {
             Target::Reference => false,
+            Target::Spinnaker2 => true,
         }
     }
 
@@ -54,6 +59,7 @@ impl Target {
     pub fn name(self) -> &'static str {
         match self {
             Target::Reference => "reference",
+            Target::Spinnaker2 => "spinnaker2",
         }
     }
 }
@@ -70,6 +76,17 @@ mod tests {
         assert_eq!(
             t.pipeline_spec(Some("default, prune=0.5")),
             "canonicalize,prune=0.5"
+        );
+        assert!(crate::passes::parse_pipeline(t.default_pipeline()).is_ok());
+    }
+
+    #[test]
+    fn spinnaker2_runs_its_default_unless_told_otherwise() {
+        let t = Target::Spinnaker2;
+        assert_eq!(t.pipeline_spec(None), "canonicalize,quantize-snn");
+        assert_eq!(
+            t.pipeline_spec(Some("reset-mode=subtract,default")),
+            "reset-mode=subtract,canonicalize,quantize-snn"
         );
         assert!(crate::passes::parse_pipeline(t.default_pipeline()).is_ok());
     }

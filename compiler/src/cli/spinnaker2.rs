@@ -1,0 +1,116 @@
+//! `snnc compile --target spinnaker2`: the integer graph the pipeline leaves is lowered to a
+//! network of populations and projections, mapped onto the machine (partition, placement,
+//! routing, table compression) and written as an artifact directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use snnc_targets::spinnaker2::artifact::digest::file_digest;
+use snnc_targets::spinnaker2::compile::{compile as map_network, CompileOptions};
+use snnc_targets::spinnaker2::lower::{lower_with, LowerOptions};
+use snnc_targets::spinnaker2::machine::Machine;
+
+use super::{pipeline, CompileArgs, CompileReport};
+use crate::error::CliError;
+use crate::output;
+
+/// Options of the spinnaker2 target.
+#[derive(clap::Args, Debug, Clone, PartialEq)]
+pub struct MachineOptions {
+    /// Machine description (JSON, docs/spinnaker2.md) replacing the default single SpiNNaker2
+    /// chip, e.g. a 48-chip board.
+    #[arg(long, value_name = "FILE.json")]
+    pub machine: Option<PathBuf>,
+    /// Spikes per neuron per step assumed when partitioning under the per-tick cycle budget
+    /// (0 < rate <= 1).
+    #[arg(long, value_name = "RATE", default_value_t = 0.1)]
+    pub max_rate: f64,
+}
+
+/// The machine of `opts`: its file, or the default SpiNNaker2 chip.
+pub fn machine(opts: &MachineOptions) -> Result<(Machine, String), CliError> {
+    match &opts.machine {
+        Some(path) => Machine::load(path)
+            .map(|m| (m, path.display().to_string()))
+            .map_err(|e| CliError::Usage(e.to_string())),
+        None => Ok((Machine::spinnaker2_default(), "spinnaker2_default".into())),
+    }
+}
+
+/// Compile `model` for the spinnaker2 target into the directory `dest`.
+pub fn compile(
+    model: &Path,
+    dest: &Path,
+    c: &CompileArgs,
+    opts: &MachineOptions,
+) -> Result<(), CliError> {
+    if !(opts.max_rate > 0.0 && opts.max_rate <= 1.0) {
+        return Err(CliError::Usage(format!(
+            "--max-rate must be in (0, 1], got {}",
+            opts.max_rate
+        )));
+    }
+    if dest == Path::new("-") {
+        return Err(CliError::Usage(
+            "a spinnaker2 artifact is a directory: give -o DIR, not -".into(),
+        ));
+    }
+    let (machine, machine_name) = machine(opts)?;
+    let p = pipeline::prepare(model, &c.passes, c.dt, c.steps)?;
+    p.warn_unused_calib(&c.passes);
+    eprint!("{}", pipeline::render_reports(&p.reports));
+    let target_err = |source| CliError::Target {
+        path: model.to_path_buf(),
+        source,
+    };
+    let lower_opts = LowerOptions { dt: Some(c.dt) };
+    let net = lower_with(&p.model.graph, &p.model.info, &lower_opts).map_err(target_err)?;
+    let bytes = std::fs::read(model).map_err(|e| CliError::io(model, e))?;
+    let mut flags = BTreeMap::new();
+    flags.insert("passes".to_string(), p.spec.clone());
+    flags.insert("dt".to_string(), format!("{}", c.dt));
+    flags.insert("steps".to_string(), c.steps.to_string());
+    flags.insert("machine".to_string(), machine_name);
+    flags.insert("max_rate".to_string(), format!("{}", opts.max_rate));
+    let copts = CompileOptions {
+        machine,
+        max_rate: opts.max_rate,
+        flags,
+        model_file: model
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        model_digest: file_digest(&bytes),
+    };
+    let (artifact, mapping) = map_network(&net, &copts).map_err(target_err)?;
+    eprint!("{}", mapping.render());
+    let kernel = snnc_targets::spinnaker2::kernel::artifact_files();
+    artifact
+        .write(dest, &kernel)
+        .map_err(|source| CliError::Artifact {
+            path: dest.to_path_buf(),
+            source,
+        })?;
+    if let Some(path) = &c.report {
+        let report = CompileReport {
+            model: model.display().to_string(),
+            target: c.passes.target.name(),
+            passes: &p.spec,
+            pass_reports: &p.reports,
+            report: crate::report::build(&p.model.graph, &p.model.info).map_err(|e| {
+                CliError::Sim {
+                    path: model.to_path_buf(),
+                    source: e,
+                }
+            })?,
+            mapping: Some(
+                serde_json::to_value(&mapping).map_err(|e| CliError::Usage(e.to_string()))?,
+            ),
+        };
+        let json = serde_json::to_string_pretty(&report)
+            .map_err(|e| CliError::Usage(e.to_string()))?
+            + "\n";
+        output::write_atomic(path, json.as_bytes())?;
+    }
+    Ok(())
+}
