@@ -36,8 +36,8 @@ fn compile_peer_network() {
         let net = synthetic::bench(n, 100, 100, 1);
         let synapses: usize = net.projections.iter().map(|p| p.synapses()).sum();
         let gen = t0.elapsed();
-        // Enough chips for the network: ~25 PEs per 10^3 neurons, rounded up to a square board.
-        let chips = ((n as f64 / 1000.0 * 30.0 / 152.0).ceil() as u32).max(1);
+        // Enough chips for the network: ~37 PEs per 10^3 neurons, rounded up to a square board.
+        let chips = ((n as f64 / 1000.0 * 40.0 / 152.0).ceil() as u32).max(1);
         let side = (f64::from(chips).sqrt().ceil() as u32).max(1);
         let mut machine = Machine::spinnaker2_default();
         machine.board.chips_x = side;

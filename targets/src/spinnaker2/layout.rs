@@ -31,6 +31,10 @@ use super::routing::{
     RouteRequest, RoutingTable,
 };
 
+/// Most route requests (one per slice and tree router, 32 bytes each) layout materialises:
+/// beyond it the per-slice tables would not fit the 8 GB compile budget, so layout fails early.
+pub const MAX_ROUTE_REQUESTS: u64 = 100_000_000;
+
 /// Keys above this many per table are not enumerated by the debug-build equivalence check.
 const CHECK_KEY_LIMIT: usize = 1 << 18;
 
@@ -353,12 +357,25 @@ pub fn layout(
     pes: &[Vec<PeId>],
     machine: &Machine,
 ) -> Result<Layout, Spinnaker2Error> {
+    layout_limited(net, info, part, pes, machine, MAX_ROUTE_REQUESTS)
+}
+
+/// [`layout`] with a given bound on route requests (tests use a small one).
+fn layout_limited(
+    net: &Network,
+    info: &NetInfo,
+    part: &Partition,
+    pes: &[Vec<PeId>],
+    machine: &Machine,
+    max_requests: u64,
+) -> Result<Layout, Spinnaker2Error> {
     let keys = allocate_keys(net, part)?;
     let grid = Grid::new(machine);
     let mut requests: Vec<(u64, RouteRequest)> = Vec::new();
     let mut longest_path_cycles = 0;
     let mut longest_path_hops = 0;
     let mut traversals = 0.0;
+    let mut budget = 0u64;
     for (pop, out) in info.outgoing.iter().enumerate() {
         let mut targets: Vec<usize> = out
             .iter()
@@ -374,6 +391,22 @@ pub fn layout(
             .flat_map(|&t| pes.get(t).into_iter().flatten().copied())
             .collect();
         let dest = Destinations::new(&grid, machine, &dest_pes)?;
+        // Bound the requests before making them: a tree holds at most a grid row, one step of
+        // detour and a whole grid column per destination column.
+        let per_tree = u64::from(grid.gx) + 1 + dest.cols.len() as u64 * u64::from(grid.gy);
+        let trees = pes.get(pop).map_or(0, |v| v.len() as u64);
+        budget = budget.saturating_add(per_tree.saturating_mul(trees));
+        if budget > max_requests {
+            return Err(Spinnaker2Error::TooBig {
+                reason: format!(
+                    "routing needs up to {budget} per-slice route requests (more than \
+                     {max_requests}): {trees} slices of population `{}` each multicast to \
+                     {} PEs; per-population routing is not implemented",
+                    net.populations.get(pop).map_or("", |p| p.name.as_str()),
+                    dest_pes.len()
+                ),
+            });
+        }
         let rate = info.rate.get(pop).copied().unwrap_or(1.0);
         for (s, (&pe, &key)) in pes
             .get(pop)
@@ -621,6 +654,32 @@ mod tests {
                 assert_eq!(got.as_ref(), Some(&want), "pop {pop} slice {s} on {pe}");
             }
         }
+    }
+
+    #[test]
+    fn request_budget_fails_early_with_numbers() {
+        let net = synthetic::layered(&[40, 300, 60, 20], 4, true);
+        let m = Machine::tiny(2, 2);
+        let Ok(s) = net.schedule() else { panic!() };
+        let Ok(info) = analyse(&net, &s, 0.1) else {
+            panic!()
+        };
+        let Ok(p) = partition(&net, &info, &m, 0.1) else {
+            panic!()
+        };
+        let Ok(pl) = place(&net, &info, &p, &s.depth, &m) else {
+            panic!()
+        };
+        assert!(layout_limited(&net, &info, &p, &pl.pes, &m, 100_000).is_ok());
+        let e = layout_limited(&net, &info, &p, &pl.pes, &m, 50)
+            .err()
+            .map(|e| e.to_string());
+        let msg = e.unwrap_or_default();
+        assert!(
+            msg.contains("per-slice route requests (more than 50)"),
+            "{msg}"
+        );
+        assert!(msg.contains("slices of population `lif1`"), "{msg}");
     }
 
     #[test]
