@@ -575,7 +575,25 @@ fn bench_throughput() {
     } else {
         Machine::spinnaker2_board48()
     };
-    let art = map_network(&net, &machine, 256);
+    // SNNC_BENCH_MAPPER=compile maps with the compiler (compressed tables, its placement);
+    // otherwise the test mapper (256 neurons per PE, PEs in id order).
+    let art = if std::env::var("SNNC_BENCH_MAPPER").as_deref() == Ok("compile") {
+        use snnc_targets::spinnaker2::compile::{compile, CompileOptions};
+        let machine = Machine::spinnaker2_board48();
+        let opts = CompileOptions {
+            machine,
+            ..CompileOptions::default()
+        };
+        compile(&net, &opts).unwrap().0
+    } else {
+        map_network(&net, &machine, 256)
+    };
+    eprintln!(
+        "{} PEs, {} routers, {} entries",
+        art.manifest.pes.len(),
+        art.routing.routers.len(),
+        art.routing.total_entries()
+    );
     let x = to_f32(&poisson(&mut Rng(2), steps, 1000, 0.02));
     eprintln!("build: {:.2} s", t0.elapsed().as_secs_f64());
     let modes: Vec<bool> = match std::env::var("SNNC_BENCH_NOC").as_deref() {

@@ -31,7 +31,7 @@ use super::program::PeProgram;
 use super::report::{Counters, Energy, EnergyFigures, Packets, PeCycles, PeSram, RunReport};
 use super::router::TableRouter;
 use crate::noc::{
-    simulate, Bandwidth, Delivery, LinkParams, NocParams, Packet, PeId as NocPeId, Port, RouterId,
+    Bandwidth, Delivery, LinkParams, NocParams, Packet, PeId as NocPeId, Port, RouterId, Simulator,
 };
 use snnc_targets::spinnaker2::artifact::{
     manifest::{FORMAT, FORMAT_VERSION},
@@ -331,6 +331,7 @@ impl Emulator {
             &emu.grid,
             emu.pes_per_router,
             emu.noc.max_hops,
+            emu.costs.macs_per_cycle,
         )?;
         Ok(emu)
     }
@@ -452,6 +453,11 @@ impl Emulator {
         let mut encoded: Vec<i32> = Vec::with_capacity(self.input_len);
         let mut packets: Vec<Packet> = Vec::new();
         let mut sends: Vec<(u32, Spike)> = Vec::new();
+        let mut sim = if self.opts.noc {
+            Some(Simulator::new(&self.noc).map_err(|source| EmuError::Noc { tick: 0, source })?)
+        } else {
+            None
+        };
         for t in 0..ticks {
             let step_values = if (t as usize) < steps {
                 let values = input.get(t as usize).map(Vec::as_slice).unwrap_or(&[]);
@@ -520,7 +526,9 @@ impl Emulator {
                 }
             }
             if self.opts.noc && !packets.is_empty() {
-                self.deliver_noc(t, &packets, &sends, &mut states, &mut counters)?;
+                if let Some(sim) = sim.as_mut() {
+                    self.deliver_noc(sim, t, &packets, &sends, &mut states, &mut counters)?;
+                }
             }
         }
         counters.ticks = ticks;
@@ -618,11 +626,8 @@ impl Emulator {
             let len = seg.len as usize;
             let words = view.words.get(at..at + len).unwrap_or(&[]);
             at += len;
-            if let (Some(p), Some(s)) = (
-                self.pes.get(seg.target as usize),
-                states.get_mut(seg.target as usize),
-            ) {
-                apply(p, s, seg, words, payload, t, self.costs);
+            if let Some(s) = states.get_mut(seg.target as usize) {
+                apply(s, seg, words, payload, t);
             }
         }
     }
@@ -632,16 +637,19 @@ impl Emulator {
     /// otherwise only the segments of the PEs it reached.
     fn deliver_noc(
         &self,
+        sim: &mut Simulator<'_>,
         t: u64,
         packets: &[Packet],
         sends: &[(u32, Spike)],
         states: &mut [PeState],
         c: &mut Counters,
     ) -> Result<(), EmuError> {
-        let stats = simulate(packets, &self.noc, &self.router).map_err(|source| EmuError::Noc {
-            tick: t as usize,
-            source,
-        })?;
+        let stats = sim
+            .run(packets, &self.router, false)
+            .map_err(|source| EmuError::Noc {
+                tick: t as usize,
+                source,
+            })?;
         let pk = &mut c.packets;
         let mut reached = vec![0u32; packets.len()];
         let mut partial = false;
@@ -727,11 +735,8 @@ impl Emulator {
                     continue;
                 };
                 targets.swap_remove(pos);
-                if let (Some(p), Some(s)) = (
-                    self.pes.get(seg.target as usize),
-                    states.get_mut(seg.target as usize),
-                ) {
-                    apply(p, s, seg, words, sp.payload, t, self.costs);
+                if let Some(s) = states.get_mut(seg.target as usize) {
+                    apply(s, seg, words, sp.payload, t);
                     pk.delivered += 1;
                 }
             }

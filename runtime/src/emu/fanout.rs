@@ -14,6 +14,8 @@ use super::error::EmuError;
 use super::program::PeProgram;
 use super::router::TableRouter;
 use crate::noc::{Port, Router, RouterId};
+use snnc_targets::spinnaker2::artifact::KernelKind;
+use snnc_targets::spinnaker2::cost;
 
 /// One target of a key: the PE and its row (the row's words follow the previous segment's in
 /// [`Plan::words`]).
@@ -25,6 +27,8 @@ pub(crate) struct Segment {
     pub len: u32,
     /// Flags: [`SEG_PAYLOAD`], [`SEG_MAC`], [`SEG_UNMATCHED`].
     pub flags: u32,
+    /// Cycles the target spends on the packet (cost model), precomputed.
+    pub cycles: u32,
 }
 
 /// The row's weights are multiplied by the packet payload.
@@ -145,6 +149,7 @@ fn plan_pe(
     pes: &[PeProgram],
     router: &TableRouter,
     max_hops: u32,
+    macs_per_cycle: u32,
     pe_at: &dyn Fn(u32, u8) -> Option<u32>,
 ) -> Result<PePlan, EmuError> {
     let mut out = PePlan::default();
@@ -182,7 +187,22 @@ fn plan_pe(
                 }
                 None => (0, SEG_UNMATCHED),
             };
-            out.segments.push(Segment { target, len, flags });
+            let cycles = if flags & SEG_UNMATCHED != 0 {
+                cost::PACKET_CYCLES
+            } else {
+                let kind = if flags & SEG_MAC != 0 {
+                    KernelKind::Mac
+                } else {
+                    KernelKind::Event
+                };
+                cost::packet_cycles(kind, u64::from(len), macs_per_cycle)
+            };
+            out.segments.push(Segment {
+                target,
+                len,
+                flags,
+                cycles: u32::try_from(cycles).unwrap_or(u32::MAX),
+            });
         }
     }
     Ok(out)
@@ -198,6 +218,7 @@ impl Plan {
         grid: &[u32],
         pes_per_router: usize,
         max_hops: u32,
+        macs_per_cycle: u32,
     ) -> Result<Plan, EmuError> {
         use rayon::prelude::*;
         let pe_at = |r: u32, local: u8| -> Option<u32> {
@@ -206,7 +227,7 @@ impl Plan {
         };
         let parts: Vec<Result<PePlan, EmuError>> = pes
             .par_iter()
-            .map(|p| plan_pe(p, pes, router, max_hops, &pe_at))
+            .map(|p| plan_pe(p, pes, router, max_hops, macs_per_cycle, &pe_at))
             .collect();
         let mut plan = Plan::default();
         for part in parts {

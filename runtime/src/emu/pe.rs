@@ -13,9 +13,8 @@
 //! target's tick `t` ([`PeState::pending`]), where the kernel spends it, before its neuron
 //! loop, so every spike knows the cycle within the tick at which the kernel would inject it.
 
-use super::fanout::{Segment, SEG_MAC, SEG_PAYLOAD, SEG_UNMATCHED};
+use super::fanout::{Segment, SEG_PAYLOAD, SEG_UNMATCHED};
 use super::program::PeProgram;
-use snnc_targets::spinnaker2::artifact::KernelKind;
 use snnc_targets::spinnaker2::cost;
 
 /// A spike (or source element) a PE emits in a tick.
@@ -40,17 +39,23 @@ pub(crate) struct TickWork {
     pub neuron_updates: u64,
 }
 
-/// A PE's runtime state (what the kernel keeps in SRAM beside the image) and its mailboxes.
+/// A PE's runtime state (what the kernel keeps in SRAM beside the image). The fields
+/// [`apply`] touches come first (`repr(C)` keeps them together in one cache line).
 #[derive(Clone, Debug, Default)]
+#[repr(C)]
 pub(crate) struct PeState {
-    /// Membranes.
-    pub v: Vec<i64>,
     /// Delay ring, `[slot][k][i]`.
     pub acc: Vec<i32>,
-    /// Spikes emitted this tick, in emission order.
-    pub spikes: Vec<Spike>,
     /// Work of the packets already delivered for the next tick.
     pub pending: TickWork,
+    /// Ring geometry: neurons, `K · n`, `D − 1`.
+    pub n: usize,
+    pub kn: usize,
+    pub dmask: usize,
+    /// Membranes.
+    pub v: Vec<i64>,
+    /// Spikes emitted this tick, in emission order.
+    pub spikes: Vec<Spike>,
     /// This tick's work.
     pub work: TickWork,
 }
@@ -61,6 +66,9 @@ impl PeState {
         PeState {
             v: vec![0; if p.lif { p.n } else { 0 }],
             acc: vec![0; if p.lif { p.d * p.k * p.n } else { 0 }],
+            n: p.n,
+            kn: p.k * p.n,
+            dmask: p.d.wrapping_sub(1),
             ..PeState::default()
         }
     }
@@ -72,34 +80,25 @@ pub(crate) struct Costs {
     pub macs_per_cycle: u32,
 }
 
-/// Applies one delivered packet to target `p`: the segment's row `words` (payload-scaled for
-/// payload rows) go into the ring at `t_send + delay`, and the packet's cycles are charged to
-/// the target's next tick.
+/// Applies one delivered packet to its target's state `s`: the segment's row `words`
+/// (payload-scaled for payload rows) go into the ring at `t_send + delay`, and the packet's
+/// cycles are charged to the target's next tick.
 #[inline]
-pub(crate) fn apply(
-    p: &PeProgram,
-    s: &mut PeState,
-    seg: &Segment,
-    words: &[u32],
-    payload: i32,
-    t_send: u64,
-    costs: Costs,
-) {
+pub(crate) fn apply(s: &mut PeState, seg: &Segment, words: &[u32], payload: i32, t_send: u64) {
     let w = &mut s.pending;
     w.packets += 1;
+    w.cycles += u64::from(seg.cycles);
+    w.synapses += words.len() as u64;
     if seg.flags & SEG_UNMATCHED != 0 {
         w.unmatched += 1;
-        w.cycles += cost::PACKET_CYCLES;
         return;
     }
-    let n = p.n;
-    let kn = p.k * n;
-    let dmask = p.d.wrapping_sub(1);
     let mult = if seg.flags & SEG_PAYLOAD != 0 {
         payload
     } else {
         1
     };
+    let (n, kn, dmask) = (s.n, s.kn, s.dmask);
     let base = t_send as usize;
     let acc = &mut s.acc;
     for &word in words {
@@ -112,13 +111,6 @@ pub(crate) fn apply(
             *a = a.wrapping_add(weight.wrapping_mul(mult));
         }
     }
-    w.synapses += words.len() as u64;
-    let kind = if seg.flags & SEG_MAC != 0 {
-        KernelKind::Mac
-    } else {
-        KernelKind::Event
-    };
-    w.cycles += cost::packet_cycles(kind, words.len() as u64, costs.macs_per_cycle);
 }
 
 /// Runs tick `t` of a LIF PE: charge the packets applied for this tick, update neurons if

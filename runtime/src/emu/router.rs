@@ -12,29 +12,55 @@ use crate::noc::{Direction, Port, PortSet, Router, RouterId};
 use snnc_targets::spinnaker2::artifact::RoutingFile;
 use snnc_targets::spinnaker2::machine::Machine;
 
-/// One entry of a table, its outputs already a port set.
-#[derive(Clone, Copy, Debug)]
-struct Entry {
-    key: u32,
-    mask: u32,
-    ports: PortSet,
-}
-
-/// One router's table. Routers the routing file does not list have no entries and route by
-/// default (straight through), which is what the table builder relies on when it leaves out
-/// routers whose every route is straight through.
+/// One router's table, entries in match order as three parallel arrays (keys, masks, outputs)
+/// so the first-match search compares eight entries per step without branching (the NoC
+/// simulation looks up every packet at every router it crosses). Routers the routing file does
+/// not list have no entries and route by default (straight through), which is what the table
+/// builder relies on when it leaves out routers whose every route is straight through.
 #[derive(Clone, Debug)]
 struct Table {
     default_routing: bool,
-    entries: Vec<Entry>,
+    keys: Vec<u32>,
+    masks: Vec<u32>,
+    ports: Vec<PortSet>,
 }
 
 impl Default for Table {
     fn default() -> Self {
         Table {
             default_routing: true,
-            entries: Vec::new(),
+            keys: Vec::new(),
+            masks: Vec::new(),
+            ports: Vec::new(),
         }
+    }
+}
+
+/// Entries compared per step of [`Table::first_match`].
+const LANES: usize = 8;
+
+impl Table {
+    /// Index of the first entry with `key & mask == entry key`.
+    #[inline]
+    fn first_match(&self, key: u32) -> Option<usize> {
+        let keys = self.keys.chunks_exact(LANES);
+        let masks = self.masks.chunks_exact(LANES);
+        let (tail_keys, tail_masks) = (keys.remainder(), masks.remainder());
+        for (c, (k, m)) in keys.zip(masks).enumerate() {
+            let mut hit = 0u32;
+            for j in 0..LANES {
+                hit |= u32::from(key & m[j] == k[j]) << j;
+            }
+            if hit != 0 {
+                return Some(c * LANES + hit.trailing_zeros() as usize);
+            }
+        }
+        let base = self.keys.len() - tail_keys.len();
+        tail_keys
+            .iter()
+            .zip(tail_masks)
+            .position(|(&k, &m)| key & m == k)
+            .map(|j| base + j)
     }
 }
 
@@ -127,11 +153,9 @@ impl TableRouter {
                     let p = u8::try_from(p).map_err(|_| bad(format!("local PE {p}")))?;
                     ports = ports.with(Port::Local(p));
                 }
-                table.entries.push(Entry {
-                    key: e.key,
-                    mask: e.mask,
-                    ports,
-                });
+                table.keys.push(e.key);
+                table.masks.push(e.mask);
+                table.ports.push(ports);
             }
         }
         Ok(TableRouter {
@@ -172,10 +196,8 @@ impl Router for TableRouter {
         let Some(table) = self.tables.get(index) else {
             return PortSet::EMPTY;
         };
-        for e in &table.entries {
-            if key & e.mask == e.key {
-                return e.ports;
-            }
+        if let Some(ports) = table.first_match(key).and_then(|i| table.ports.get(i)) {
+            return *ports;
         }
         match in_port {
             Port::Mesh(from) if table.default_routing => {
@@ -188,5 +210,27 @@ impl Router for TableRouter {
             }
             _ => PortSet::EMPTY,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_match_agrees_with_a_linear_scan() {
+        // 21 entries (two full chunks and a tail) with overlapping prefix masks.
+        let mut t = Table::default();
+        for i in 0..21u32 {
+            let mask = !((1u32 << (i % 5)) - 1);
+            t.keys.push((i * 7) & mask);
+            t.masks.push(mask);
+            t.ports.push(PortSet(u64::from(i)));
+        }
+        for key in 0..200u32 {
+            let linear = (0..21).find(|&i| key & t.masks[i] == t.keys[i]);
+            assert_eq!(t.first_match(key), linear, "key {key}");
+        }
+        assert_eq!(Table::default().first_match(5), None);
     }
 }

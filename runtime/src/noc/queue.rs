@@ -45,6 +45,19 @@ impl<T: Copy + Ord> EventQueue<T> {
         }
     }
 
+    /// Empties the queue and restarts it at cycle 0, keeping its buffers (a reused simulator
+    /// starts every run at cycle 0).
+    pub(crate) fn reset(&mut self) {
+        for b in &mut self.buckets {
+            b.clear();
+        }
+        self.now = 0;
+        self.pos = 0;
+        self.occupied = 0;
+        self.far.clear();
+        self.seq = 0;
+    }
+
     fn bucket(&mut self, cycle: u64) -> &mut Vec<T> {
         let i = (cycle % WHEEL as u64) as usize;
         // `i < WHEEL == buckets.len()`, so this never falls back.

@@ -156,159 +156,231 @@ pub fn simulate<R: Router + ?Sized>(
     params: &NocParams,
     router: &R,
 ) -> Result<NocStats, NocError> {
-    params.validate()?;
-    let count =
-        u32::try_from(packets.len()).map_err(|_| NocError::TooManyPackets(packets.len()))?;
-    let mesh = Mesh {
-        params,
-        width: params.width(),
-        height: params.height(),
-        ports_per_router: MESH_PORTS + params.pes_per_router,
-    };
-    let pes = params.pes_per_router;
-    for (i, p) in packets.iter().enumerate() {
-        let s = p.source;
-        if s.router.x >= mesh.width || s.router.y >= mesh.height || usize::from(s.pe) >= pes {
-            return Err(NocError::BadSource {
-                packet: i,
-                router: s.router,
-                pe: s.pe,
-                width: mesh.width,
-                height: mesh.height,
-                pes,
-            });
-        }
+    Simulator::new(params)?.run(packets, router, true)
+}
+
+/// A simulator for many independent runs on one mesh (the emulator simulates every tick's
+/// packets separately). It builds the mesh's wiring once and keeps its buffers between runs,
+/// resetting only the ports and PEs a run used, so a run costs in proportion to its traffic
+/// rather than to the size of the machine. Each [`Simulator::run`] starts from an idle network
+/// and gives exactly what [`simulate`] gives.
+pub struct Simulator<'a> {
+    mesh: Mesh<'a>,
+    slots: Vec<Slot<'a>>,
+    ids: Vec<RouterId>,
+    ports: Vec<OutputPort>,
+    tallies: Vec<Tally>,
+    /// Indices of the ports and tallies the current run touched.
+    touched_ports: Vec<u32>,
+    touched_tallies: Vec<u32>,
+    order: Vec<Injection>,
+    queue: EventQueue<Arrival>,
+}
+
+impl<'a> Simulator<'a> {
+    /// A simulator for the mesh of `params` (validated here).
+    pub fn new(params: &'a NocParams) -> Result<Simulator<'a>, NocError> {
+        params.validate()?;
+        let mesh = Mesh {
+            params,
+            width: params.width(),
+            height: params.height(),
+            ports_per_router: MESH_PORTS + params.pes_per_router,
+        };
+        let routers = (mesh.width as usize) * (mesh.height as usize);
+        let slots = mesh.slots();
+        let ids: Vec<RouterId> = (0..mesh.width * mesh.height).map(|r| mesh.id(r)).collect();
+        Ok(Simulator {
+            ports: vec![OutputPort::default(); routers * mesh.ports_per_router],
+            tallies: vec![Tally::default(); routers * params.pes_per_router],
+            mesh,
+            slots,
+            ids,
+            touched_ports: Vec::new(),
+            touched_tallies: Vec::new(),
+            order: Vec::new(),
+            queue: EventQueue::new(),
+        })
     }
-    // Injections in (cycle, input index) order; at equal cycles they go
-    // before forwarded copies.
-    let mut order: Vec<Injection> = packets
-        .iter()
-        .zip(0..count)
-        .map(|(p, index)| Injection {
+
+    /// Simulates `packets` from an idle network, as [`simulate`] does; with `sort` false the
+    /// deliveries stay in the (deterministic) order they were produced instead of being sorted
+    /// by cycle, for callers that only aggregate them (the sort is a large share of the cost
+    /// when packets fan out to many PEs).
+    pub fn run<R: Router + ?Sized>(
+        &mut self,
+        packets: &[Packet],
+        router: &R,
+        sort: bool,
+    ) -> Result<NocStats, NocError> {
+        for &i in &self.touched_ports {
+            if let Some(p) = self.ports.get_mut(i as usize) {
+                *p = OutputPort::default();
+            }
+        }
+        for &i in &self.touched_tallies {
+            if let Some(t) = self.tallies.get_mut(i as usize) {
+                *t = Tally::default();
+            }
+        }
+        self.touched_ports.clear();
+        self.touched_tallies.clear();
+        self.queue.reset();
+        let mesh = &self.mesh;
+        let params = mesh.params;
+        let count =
+            u32::try_from(packets.len()).map_err(|_| NocError::TooManyPackets(packets.len()))?;
+        let pes = params.pes_per_router;
+        for (i, p) in packets.iter().enumerate() {
+            let s = p.source;
+            if s.router.x >= mesh.width || s.router.y >= mesh.height || usize::from(s.pe) >= pes {
+                return Err(NocError::BadSource {
+                    packet: i,
+                    router: s.router,
+                    pe: s.pe,
+                    width: mesh.width,
+                    height: mesh.height,
+                    pes,
+                });
+            }
+        }
+        // Injections in (cycle, input index) order; at equal cycles they go
+        // before forwarded copies.
+        let order = &mut self.order;
+        order.clear();
+        order.extend(packets.iter().zip(0..count).map(|(p, index)| Injection {
             cycle: p.inject_cycle,
             index,
             key: p.key,
             router: mesh.index(p.source.router),
             pe: p.source.pe,
-        })
-        .collect();
-    order.sort_unstable_by_key(|j| (j.cycle, j.index));
+        }));
+        order.sort_unstable_by_key(|j| (j.cycle, j.index));
 
-    let routers = (mesh.width as usize) * (mesh.height as usize);
-    let mut ports = vec![OutputPort::default(); routers * mesh.ports_per_router];
-    let mut tallies = vec![Tally::default(); routers * pes];
-    let mut deliveries: Vec<Delivery> = Vec::with_capacity(packets.len());
-    let mut queue: EventQueue<Arrival> = EventQueue::new();
-    let slots = mesh.slots();
-    let ids: Vec<RouterId> = (0..mesh.width * mesh.height).map(|r| mesh.id(r)).collect();
-    let mut unrouted = 0u64;
-    let mut latency_sum = 0u128;
-    let mut max_latency = 0u64;
-    let mut makespan = 0u64;
-    let mut cursor = 0usize;
+        let ports = &mut self.ports;
+        let tallies = &mut self.tallies;
+        let slots = &self.slots;
+        let ids = &self.ids;
+        let queue = &mut self.queue;
+        let mut deliveries: Vec<Delivery> = Vec::with_capacity(packets.len());
+        let mut unrouted = 0u64;
+        let mut latency_sum = 0u128;
+        let mut max_latency = 0u64;
+        let mut makespan = 0u64;
+        let mut cursor = 0usize;
 
-    loop {
-        let next = order.get(cursor);
-        let limit = next.map_or(u64::MAX, |j| j.cycle);
-        let (cycle, ev) = if let Some(e) = queue.pop_before(limit) {
-            e
-        } else if let Some(j) = next {
-            cursor += 1;
-            let ev = Arrival {
-                inject: j.cycle,
-                packet: j.index,
-                key: j.key,
-                router: j.router,
-                hops: 0,
-                in_port: Port::Local(j.pe),
+        loop {
+            let next = order.get(cursor);
+            let limit = next.map_or(u64::MAX, |j| j.cycle);
+            let (cycle, ev) = if let Some(e) = queue.pop_before(limit) {
+                e
+            } else if let Some(j) = next {
+                cursor += 1;
+                let ev = Arrival {
+                    inject: j.cycle,
+                    packet: j.index,
+                    key: j.key,
+                    router: j.router,
+                    hops: 0,
+                    in_port: Port::Local(j.pe),
+                };
+                (j.cycle, ev)
+            } else {
+                break;
             };
-            (j.cycle, ev)
-        } else {
-            break;
-        };
-        let Some(&here) = ids.get(ev.router as usize) else {
-            continue;
-        };
-        let outs = router.route(here, ev.key, ev.in_port);
-        if outs.is_empty() {
-            unrouted += 1;
-            continue;
-        }
-        let ready = cycle.saturating_add(params.router_latency);
-        let base = ev.router as usize * mesh.ports_per_router;
-        for idx in outs.indices() {
-            let found = (idx < mesh.ports_per_router)
-                .then(|| slots.get(base + idx).zip(ports.get_mut(base + idx)))
-                .flatten();
-            let (slot, out) = match found {
-                Some((slot, out)) if !matches!(slot.wire, Wire::Off) => (slot, out),
-                _ => {
-                    return Err(NocError::InvalidRoute {
-                        packet: ev.packet as usize,
-                        key: ev.key,
-                        router: here,
-                        port: Port::from_index(idx),
-                    })
-                }
-            };
-            let Some(start) = out.admit(ready, slot.link, params.wait_timeout) else {
+            let Some(&here) = ids.get(ev.router as usize) else {
                 continue;
             };
-            let arrive = start.saturating_add(slot.link.latency);
-            match slot.wire {
-                Wire::Router { to, in_port } => {
-                    let hops = ev.hops + 1;
-                    if hops > params.max_hops {
-                        return Err(NocError::HopLimit {
+            let outs = router.route(here, ev.key, ev.in_port);
+            if outs.is_empty() {
+                unrouted += 1;
+                continue;
+            }
+            let ready = cycle.saturating_add(params.router_latency);
+            let base = ev.router as usize * mesh.ports_per_router;
+            for idx in outs.indices() {
+                let found = (idx < mesh.ports_per_router)
+                    .then(|| slots.get(base + idx).zip(ports.get_mut(base + idx)))
+                    .flatten();
+                let (slot, out) = match found {
+                    Some((slot, out)) if !matches!(slot.wire, Wire::Off) => (slot, out),
+                    _ => {
+                        return Err(NocError::InvalidRoute {
                             packet: ev.packet as usize,
                             key: ev.key,
                             router: here,
-                            max_hops: params.max_hops,
+                            port: Port::from_index(idx),
+                        })
+                    }
+                };
+                if out.sent == 0 && out.dropped == 0 {
+                    self.touched_ports.push((base + idx) as u32);
+                }
+                let Some(start) = out.admit(ready, slot.link, params.wait_timeout) else {
+                    continue;
+                };
+                let arrive = start.saturating_add(slot.link.latency);
+                match slot.wire {
+                    Wire::Router { to, in_port } => {
+                        let hops = ev.hops + 1;
+                        if hops > params.max_hops {
+                            return Err(NocError::HopLimit {
+                                packet: ev.packet as usize,
+                                key: ev.key,
+                                router: here,
+                                max_hops: params.max_hops,
+                            });
+                        }
+                        let next = Arrival {
+                            router: to,
+                            in_port,
+                            hops,
+                            ..ev
+                        };
+                        queue.push(arrive, next);
+                    }
+                    Wire::Pe(pe) => {
+                        let latency = arrive.saturating_sub(ev.inject);
+                        latency_sum += u128::from(latency);
+                        max_latency = max_latency.max(latency);
+                        makespan = makespan.max(arrive);
+                        let ti = ev.router as usize * pes + usize::from(pe);
+                        if let Some(t) = tallies.get_mut(ti) {
+                            if t.count == 0 {
+                                t.first = arrive;
+                                self.touched_tallies.push(ti as u32);
+                            }
+                            t.count += 1;
+                            t.last = t.last.max(arrive);
+                        }
+                        deliveries.push(Delivery {
+                            packet: ev.packet,
+                            pe: PeId { router: here, pe },
+                            cycle: arrive,
                         });
                     }
-                    let next = Arrival {
-                        router: to,
-                        in_port,
-                        hops,
-                        ..ev
-                    };
-                    queue.push(arrive, next);
+                    Wire::Off => {}
                 }
-                Wire::Pe(pe) => {
-                    let latency = arrive.saturating_sub(ev.inject);
-                    latency_sum += u128::from(latency);
-                    max_latency = max_latency.max(latency);
-                    makespan = makespan.max(arrive);
-                    if let Some(t) = tallies.get_mut(ev.router as usize * pes + usize::from(pe)) {
-                        if t.count == 0 {
-                            t.first = arrive;
-                        }
-                        t.count += 1;
-                        t.last = t.last.max(arrive);
-                    }
-                    deliveries.push(Delivery {
-                        packet: ev.packet,
-                        pe: PeId { router: here, pe },
-                        cycle: arrive,
-                    });
-                }
-                Wire::Off => {}
             }
         }
-    }
 
-    deliveries.sort_by_key(|d| d.cycle);
-    Ok(collect_stats(
-        &mesh,
-        packets.len(),
-        deliveries,
-        &tallies,
-        &ports,
-        unrouted,
-        latency_sum,
-        max_latency,
-        makespan,
-    ))
+        if sort {
+            deliveries.sort_by_key(|d| d.cycle);
+        }
+        Ok(collect_stats(
+            mesh,
+            packets.len(),
+            deliveries,
+            tallies,
+            &self.touched_tallies,
+            ports,
+            &self.touched_ports,
+            unrouted,
+            latency_sum,
+            max_latency,
+            makespan,
+        ))
+    }
 }
 
 /// Turn the simulator's tallies into the sorted, reproducible report.
@@ -318,16 +390,18 @@ fn collect_stats(
     injected: usize,
     deliveries: Vec<Delivery>,
     tallies: &[Tally],
+    touched_tallies: &[u32],
     ports: &[OutputPort],
+    touched_ports: &[u32],
     unrouted: u64,
     latency_sum: u128,
     max_latency: u64,
     makespan: u64,
 ) -> NocStats {
     let pes = mesh.params.pes_per_router;
-    let mut per_pe: Vec<PeDeliveries> = tallies
+    let mut per_pe: Vec<PeDeliveries> = touched_tallies
         .iter()
-        .enumerate()
+        .filter_map(|&i| Some((i as usize, tallies.get(i as usize)?)))
         .filter(|(_, t)| t.count > 0)
         .map(|(i, t)| PeDeliveries {
             pe: PeId {
@@ -341,9 +415,9 @@ fn collect_stats(
         .collect();
     per_pe.sort_by_key(|p| p.pe);
     let window = makespan as f64 + 1.0;
-    let mut links: Vec<LinkStats> = ports
+    let mut links: Vec<LinkStats> = touched_ports
         .iter()
-        .enumerate()
+        .filter_map(|&i| Some((i as usize, ports.get(i as usize)?)))
         .filter(|(_, p)| p.sent > 0 || p.dropped > 0)
         .filter_map(|(i, p)| {
             let router = mesh.id((i / mesh.ports_per_router) as u32);
@@ -369,7 +443,11 @@ fn collect_stats(
         delivered,
         deliveries,
         per_pe,
-        dropped: ports.iter().map(|p| p.dropped).sum(),
+        dropped: touched_ports
+            .iter()
+            .filter_map(|&i| ports.get(i as usize))
+            .map(|p| p.dropped)
+            .sum(),
         unrouted,
         max_latency,
         mean_latency: if delivered == 0 {
