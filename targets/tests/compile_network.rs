@@ -429,3 +429,15 @@ fn shared_models_map_on_one_chip_and_on_small_chips() {
         assert!(kernels.first().is_some_and(|k| k == "mac" || k == "event"));
     }
 }
+
+#[test]
+fn thread_count_does_not_change_the_artifact() {
+    let net = synthetic::bench(3000, 100, 100, 7);
+    let machine = Machine::spinnaker2_board48();
+    let many = render(&net, &machine);
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .map(|pool| pool.install(|| render(&net, &machine)));
+    assert!(one.as_ref().is_ok_and(|one| *one == many));
+}
