@@ -441,3 +441,27 @@ fn thread_count_does_not_change_the_artifact() {
         .map(|pool| pool.install(|| render(&net, &machine)));
     assert!(one.as_ref().is_ok_and(|one| *one == many));
 }
+
+#[test]
+fn two_projections_between_one_pair_share_rows_with_own_types_and_delays() {
+    let mut net = synthetic::layered(&[30, 40, 10], 8, false);
+    let mut second = net.projections[0].clone();
+    second.name = "fc1_delayed".into();
+    second.extra_delay = 2;
+    for w in &mut second.rows.weight {
+        *w = -*w;
+    }
+    net.projections.push(second);
+    let Ok(s) = net.schedule() else {
+        panic!("schedule")
+    };
+    assert_eq!(s.delay[2], 3);
+    for machine in [Machine::spinnaker2_default(), Machine::tiny(2, 1)] {
+        check_network(&net, &machine);
+        let files = render(&net, &machine);
+        let imgs = images(&files);
+        let two: Vec<_> = imgs.values().filter(|i| i.k == 2).collect();
+        assert!(!two.is_empty());
+        assert!(two.iter().all(|i| i.d == 4));
+    }
+}
