@@ -47,6 +47,9 @@ const MAX_GRID_PORTS: u64 = 1 << 24;
 /// tick run in parallel; below it rayon's overhead costs more than it saves.
 const PARALLEL_TICK_WORK: usize = 4096;
 
+/// A progress callback: `(done, total)`. `Sync` because batches report from worker threads.
+pub type Progress<'a> = dyn Fn(u64, u64) + Sync + 'a;
+
 /// One spike of the raster: tick, population index (manifest order), neuron index in the
 /// population.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -365,8 +368,18 @@ impl Emulator {
     /// `T = input.len()` steps. Returns the output spikes of steps `0..T` aligned with the
     /// reference, the raster if tracing, and the report.
     pub fn run_sample(&self, input: &[Vec<f32>]) -> Result<SampleRun, EmuError> {
+        self.run_sample_with_progress(input, &|_, _| {})
+    }
+
+    /// [`Emulator::run_sample`], calling `progress(ticks done, ticks)` after every tick (for a
+    /// progress bar on long runs; it cannot affect results).
+    pub fn run_sample_with_progress(
+        &self,
+        input: &[Vec<f32>],
+        progress: &Progress<'_>,
+    ) -> Result<SampleRun, EmuError> {
         let start = Instant::now();
-        let (output, raster, counters) = self.run_inner(input)?;
+        let (output, raster, counters) = self.run_inner(input, progress)?;
         let report = self.finish(&counters, input.len() as u64, start.elapsed().as_secs_f64());
         Ok(SampleRun {
             output,
@@ -389,12 +402,29 @@ impl Emulator {
     /// set), returning outputs in sample order and one report summed over the samples. Results
     /// are identical for any thread count; the first failing sample's error is returned.
     pub fn run_batch(&self, samples: &[Vec<Vec<f32>>]) -> Result<BatchRun, EmuError> {
+        self.run_batch_with_progress(samples, &|_, _| {})
+    }
+
+    /// [`Emulator::run_batch`], calling `progress(samples done, samples)` as samples finish
+    /// (from worker threads, in completion order; it cannot affect results).
+    pub fn run_batch_with_progress(
+        &self,
+        samples: &[Vec<Vec<f32>>],
+        progress: &Progress<'_>,
+    ) -> Result<BatchRun, EmuError> {
         let start = Instant::now();
         type One = Result<(Vec<Vec<u8>>, Option<Vec<RasterEvent>>, Counters), EmuError>;
+        let done = std::sync::atomic::AtomicU64::new(0);
+        let total = samples.len() as u64;
         let work = || -> Vec<One> {
             samples
                 .par_iter()
-                .map(|s| self.run_inner(s))
+                .map(|s| {
+                    let r = self.run_inner(s, &|_, _| {});
+                    let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    progress(d, total);
+                    r
+                })
                 .collect::<Vec<One>>()
         };
         let results = match self.opts.threads {
@@ -433,6 +463,7 @@ impl Emulator {
     fn run_inner(
         &self,
         input: &[Vec<f32>],
+        progress: &Progress<'_>,
     ) -> Result<(Vec<Vec<u8>>, Option<Vec<RasterEvent>>, Counters), EmuError> {
         let steps = input.len();
         for (step, values) in input.iter().enumerate() {
@@ -530,6 +561,7 @@ impl Emulator {
                     self.deliver_noc(sim, t, &packets, &sends, &mut states, &mut counters)?;
                 }
             }
+            progress(t + 1, ticks);
         }
         counters.ticks = ticks;
         Ok((output, raster, counters))

@@ -23,7 +23,7 @@ mod bench_tests;
 #[cfg(test)]
 mod tests;
 
-pub use engine::{noc_params, BatchRun, Emulator, RasterEvent, SampleRun};
+pub use engine::{noc_params, BatchRun, Emulator, Progress, RasterEvent, SampleRun};
 pub use error::EmuError;
 pub use input::quantize_linear;
 pub use options::EmuOptions;

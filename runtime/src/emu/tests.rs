@@ -746,6 +746,22 @@ fn batches_are_deterministic_across_thread_counts() {
         assert_eq!(&emu.run_sample(s).unwrap().output, out);
     }
     assert_eq!(runs[0].report.samples, 6);
+    // Progress reports every sample once, and every tick of a sample.
+    let seen = std::sync::Mutex::new(Vec::new());
+    let b = emu
+        .run_batch_with_progress(&samples, &|d, n| seen.lock().unwrap().push((d, n)))
+        .unwrap();
+    assert_eq!(b.outputs, runs[0].outputs);
+    let mut seen = seen.into_inner().unwrap();
+    seen.sort();
+    assert_eq!(seen, (1..=6).map(|d| (d, 6)).collect::<Vec<_>>());
+    let ticks = std::sync::Mutex::new(0u64);
+    emu.run_sample_with_progress(&samples[0], &|d, n| {
+        assert_eq!(n, 26);
+        *ticks.lock().unwrap() = d;
+    })
+    .unwrap();
+    assert_eq!(ticks.into_inner().unwrap(), 26);
     assert_eq!(runs[0].report.ticks, 6 * 26);
     let raster = runs[0].rasters.as_ref().unwrap();
     assert_eq!(raster.len(), 6);
@@ -859,4 +875,36 @@ fn sliced_populations_across_two_chips_match_the_reference() {
             assert!(run.report.noc_max_latency > 100);
         }
     }
+}
+
+#[test]
+fn a_copy_dropped_on_one_branch_still_reaches_the_other() {
+    // Three sources of QPE (1,0) on chip 0 inject together; each packet forks north (on-chip,
+    // one packet per cycle) to the LIF slice on PE 12 and east over the slow chip link (one
+    // packet per 4 cycles) to the slice on PE 16 of chip 1. With a one-packet FIFO and a
+    // 2-cycle wait, the third copy of each burst is dropped on the east branch only.
+    let mut net = two_pe_net(81);
+    net.machine = Machine::tiny(2, 1);
+    net.pops[0].pes = vec![4, 5, 6];
+    net.pops[1].pes = vec![12, 16];
+    let x: Vec<Vec<i64>> = vec![vec![1; 8]; 12];
+    let expect = net.reference(&x);
+    let emu = net.emulator(EmuOptions {
+        noc_queue_capacity: 1,
+        noc_wait_timeout: Some(2),
+        ..EmuOptions::default()
+    });
+    let run = emu.run_sample(&as_f32(&x)).unwrap();
+    let p = &run.report.packets;
+    assert!(p.dropped_congestion > 0);
+    assert_eq!(p.delivered + p.dropped, 2 * p.sent);
+    // Slice 0 (neurons 0..3 on PE 12) lost nothing: it matches the reference.
+    let first: Vec<Vec<u8>> = run.output.iter().map(|r| r[..3].to_vec()).collect();
+    let want: Vec<Vec<u8>> = expect.iter().map(|r| r[..3].to_vec()).collect();
+    assert_eq!(first, want);
+    // Slice 1 (PE 16) lost input, and here that changes its spikes.
+    assert_ne!(run.output, expect);
+    // Without drops everything matches.
+    let plain = net.emulator(EmuOptions::default());
+    assert_eq!(plain.run_sample(&as_f32(&x)).unwrap().output, expect);
 }
