@@ -40,3 +40,18 @@ echo "== ann_mlp converted to a spiking network (IF neurons, threshold balancing
 "$snnc" sim "$m/ann_mlp/ann_mlp.onnx" --passes ann-to-snn --calib "$m/data/digits_calib_x.npy" \
     --input "$m/data/digits_test_x.npy" --steps 32 -o "$out/ann_mlp_snn.npy"
 "$acc" "$out/ann_mlp_snn.npy" "$m/data/digits_test_y.npy"
+
+echo "== snn_mlp compiled for spinnaker2 (one SpiNNaker2 chip) and run on the bundled emulator, T = 16"
+rm -rf "$out/snn_mlp.s2"
+"$snnc" compile "$m/snn_mlp/snn_mlp.nir" --target spinnaker2 -o "$out/snn_mlp.s2"
+"$snnc" run "$out/snn_mlp.s2" --input "$m/data/digits_test_x.npy" --steps 16 --reduce none \
+    -o "$out/snn_mlp_s2_emu.npy" --report "$out/snn_mlp_s2_run.json"
+"$snnc" sim "$m/snn_mlp/snn_mlp.nir" --target spinnaker2 --input "$m/data/digits_test_x.npy" --steps 16 \
+    --reduce none -o "$out/snn_mlp_s2_ref.npy"
+if cmp -s "$out/snn_mlp_s2_emu.npy" "$out/snn_mlp_s2_ref.npy"; then
+    echo "emulator output == reference interpreter on the integer graph (all 360 inputs, every step)"
+else
+    echo "MISMATCH between emulator and reference" >&2; exit 1
+fi
+"$snnc" run "$out/snn_mlp.s2" --input "$m/data/digits_test_x.npy" --steps 16 -o "$out/snn_mlp_s2_counts.npy" >/dev/null
+"$acc" "$out/snn_mlp_s2_counts.npy" "$m/data/digits_test_y.npy" "$m/snn_mlp/ref_spike_counts.npy"
