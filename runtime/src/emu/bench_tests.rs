@@ -192,7 +192,7 @@ pub(super) fn map_network(net: &Network, machine: &Machine, per_pe: usize) -> Ar
             }
             for t in targets {
                 let to = machine.pe_coord(PeId(slices[q.post][t].0)).unwrap();
-                let path = machine.route_path(from, to.qpe());
+                let path = path_avoiding_empty_slots(machine, from, to.qpe());
                 for pair in path.windows(2) {
                     let link = {
                         let g = |c: QpeCoord| {
@@ -333,6 +333,30 @@ pub(super) fn map_network(net: &Network, machine: &Machine, per_pe: usize) -> Ar
         images,
         routing,
     }
+}
+
+/// The X-then-Y path from `from` to `to`, or, when it crosses an empty QPE slot of a partial
+/// last mesh row, one step south first (the compiler's rule for sources on that row).
+fn path_avoiding_empty_slots(m: &Machine, from: QpeCoord, to: QpeCoord) -> Vec<QpeCoord> {
+    let path = m.route_path(from, to);
+    if path.iter().all(|q| m.qpe_index(*q).is_some()) {
+        return path;
+    }
+    let south = if from.qpe_y > 0 {
+        QpeCoord {
+            qpe_y: from.qpe_y - 1,
+            ..from
+        }
+    } else {
+        QpeCoord {
+            chip_y: from.chip_y - 1,
+            qpe_y: m.chip.mesh_height - 1,
+            ..from
+        }
+    };
+    let mut p = vec![from];
+    p.extend(m.route_path(south, to));
+    p
 }
 
 /// Step-by-step reference of `net` on integer inputs `[T][input size]`: every LIF population

@@ -676,23 +676,18 @@ impl Emulator {
         states: &mut [PeState],
         c: &mut Counters,
     ) -> Result<(), EmuError> {
-        let stats = sim
-            .run(packets, &self.router, false)
-            .map_err(|source| EmuError::Noc {
-                tick: t as usize,
-                source,
-            })?;
+        let noc_err = |source| EmuError::Noc {
+            tick: t as usize,
+            source,
+        };
+        let counted = sim
+            .run_counting(packets, &self.router, self.cycles_per_tick)
+            .map_err(noc_err)?;
+        let stats = &counted.stats;
+        let reached = &counted.per_packet;
         let pk = &mut c.packets;
-        let mut reached = vec![0u32; packets.len()];
+        pk.late += counted.late;
         let mut partial = false;
-        for d in &stats.deliveries {
-            if let Some(r) = reached.get_mut(d.packet as usize) {
-                *r += 1;
-            }
-            if d.cycle > self.cycles_per_tick {
-                pk.late += 1;
-            }
-        }
         for (i, &(pi, sp)) in sends.iter().enumerate() {
             let Some(view) = self.plan.key(pi as usize, sp.neuron as usize) else {
                 continue;
@@ -708,7 +703,9 @@ impl Emulator {
             }
         }
         if partial {
-            self.apply_partial(t, &stats.deliveries, sends, &reached, states, pk);
+            // Rare (congestion drops): simulate again, keeping every delivery this time.
+            let full = sim.run(packets, &self.router, false).map_err(noc_err)?;
+            self.apply_partial(t, &full.deliveries, sends, reached, states, pk);
         }
         pk.dropped_unrouted += stats.unrouted;
         pk.dropped_congestion += stats.dropped;

@@ -837,6 +837,28 @@ fn corrupted_tables_are_errors() {
         EmuOptions::default(),
     );
     assert!(matches!(e, Err(EmuError::Route { .. })));
+    // A link into an empty QPE slot of the default chip's partial last row (no router there).
+    let mut edge = two_pe_net(72);
+    edge.machine = Machine::spinnaker2_default();
+    edge.pops[0].pes = vec![148];
+    let mut art = edge.artifact();
+    let r = art
+        .routing
+        .routers
+        .iter_mut()
+        .find(|r| (r.qpe_x, r.qpe_y) == (5, 4))
+        .unwrap();
+    r.entries[0].links = vec![0];
+    let e = Emulator::from_parts(
+        art.manifest.clone(),
+        art.images.clone(),
+        &art.routing,
+        EmuOptions::default(),
+    );
+    assert!(
+        matches!(&e, Err(EmuError::Route { reason, .. }) if reason.contains("empty QPE slot")),
+        "{e:?}"
+    );
     // Zero threads.
     let e = Emulator::from_parts(
         art.manifest.clone(),

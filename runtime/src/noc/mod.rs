@@ -107,5 +107,5 @@ pub use packet::{Packet, PeId, RouterId};
 pub use params::{Bandwidth, LinkParams, NocParams};
 pub use port::{Direction, Port, PortSet, MAX_LOCAL_PORTS, MESH_PORTS};
 pub use route::{Router, XyRouter};
-pub use sim::{simulate, Simulator};
+pub use sim::{simulate, CountedRun, Simulator};
 pub use stats::{Delivery, LinkStats, NocStats, PeDeliveries};

@@ -213,6 +213,29 @@ impl<'a> Simulator<'a> {
         router: &R,
         sort: bool,
     ) -> Result<NocStats, NocError> {
+        self.run_mode(packets, router, Mode::Record { sort })
+            .map(|c| c.stats)
+    }
+
+    /// Simulates `packets` from an idle network keeping only counts of the deliveries: per
+    /// packet, and how many arrived after cycle `late_after`. The returned stats have empty
+    /// `deliveries` and `per_pe` (everything else as [`simulate`]). For callers that need no
+    /// more: recording every delivery dominates the cost when packets fan out to many PEs.
+    pub fn run_counting<R: Router + ?Sized>(
+        &mut self,
+        packets: &[Packet],
+        router: &R,
+        late_after: u64,
+    ) -> Result<CountedRun, NocError> {
+        self.run_mode(packets, router, Mode::Count { late_after })
+    }
+
+    fn run_mode<R: Router + ?Sized>(
+        &mut self,
+        packets: &[Packet],
+        router: &R,
+        mode: Mode,
+    ) -> Result<CountedRun, NocError> {
         for &i in &self.touched_ports {
             if let Some(p) = self.ports.get_mut(i as usize) {
                 *p = OutputPort::default();
@@ -262,7 +285,20 @@ impl<'a> Simulator<'a> {
         let slots = &self.slots;
         let ids = &self.ids;
         let queue = &mut self.queue;
-        let mut deliveries: Vec<Delivery> = Vec::with_capacity(packets.len());
+        let record = matches!(mode, Mode::Record { .. });
+        let late_after = match mode {
+            Mode::Count { late_after } => late_after,
+            Mode::Record { .. } => u64::MAX,
+        };
+        let mut per_packet = if record {
+            Vec::new()
+        } else {
+            vec![0u32; packets.len()]
+        };
+        let mut late = 0u64;
+        let mut delivered = 0u64;
+        let mut deliveries: Vec<Delivery> =
+            Vec::with_capacity(if record { packets.len() } else { 0 });
         let mut unrouted = 0u64;
         let mut latency_sum = 0u128;
         let mut max_latency = 0u64;
@@ -344,6 +380,14 @@ impl<'a> Simulator<'a> {
                         latency_sum += u128::from(latency);
                         max_latency = max_latency.max(latency);
                         makespan = makespan.max(arrive);
+                        delivered += 1;
+                        if !record {
+                            if let Some(c) = per_packet.get_mut(ev.packet as usize) {
+                                *c += 1;
+                            }
+                            late += u64::from(arrive > late_after);
+                            continue;
+                        }
                         let ti = ev.router as usize * pes + usize::from(pe);
                         if let Some(t) = tallies.get_mut(ti) {
                             if t.count == 0 {
@@ -364,12 +408,13 @@ impl<'a> Simulator<'a> {
             }
         }
 
-        if sort {
+        if matches!(mode, Mode::Record { sort: true }) {
             deliveries.sort_by_key(|d| d.cycle);
         }
-        Ok(collect_stats(
+        let stats = collect_stats(
             mesh,
             packets.len(),
+            delivered,
             deliveries,
             tallies,
             &self.touched_tallies,
@@ -379,8 +424,33 @@ impl<'a> Simulator<'a> {
             latency_sum,
             max_latency,
             makespan,
-        ))
+        );
+        Ok(CountedRun {
+            stats,
+            per_packet,
+            late,
+        })
     }
+}
+
+/// What [`Simulator`] keeps of each delivery.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    /// Every delivery, sorted by cycle or not.
+    Record { sort: bool },
+    /// Counts only.
+    Count { late_after: u64 },
+}
+
+/// Result of [`Simulator::run_counting`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct CountedRun {
+    /// The statistics, with empty `deliveries` and `per_pe`.
+    pub stats: NocStats,
+    /// Copies delivered per packet (input order).
+    pub per_packet: Vec<u32>,
+    /// Copies delivered after the `late_after` cycle.
+    pub late: u64,
 }
 
 /// Turn the simulator's tallies into the sorted, reproducible report.
@@ -388,6 +458,7 @@ impl<'a> Simulator<'a> {
 fn collect_stats(
     mesh: &Mesh<'_>,
     injected: usize,
+    delivered: u64,
     deliveries: Vec<Delivery>,
     tallies: &[Tally],
     touched_tallies: &[u32],
@@ -437,7 +508,6 @@ fn collect_stats(
         })
         .collect();
     links.sort_by_key(|l| (l.router, l.port));
-    let delivered = deliveries.len() as u64;
     NocStats {
         injected: injected as u64,
         delivered,

@@ -409,6 +409,25 @@ fn reused_unsorted_runs_keep_every_delivery_and_statistic() {
     let fresh = simulate(&other, &params, &router).unwrap();
     assert_eq!(sim.run(&other, &router, true).unwrap(), fresh);
     assert_eq!(sim.run(&packets, &router, true).unwrap(), sorted);
+    // Counting only: the same statistics without the delivery lists, and the same counts.
+    let late_after = 150;
+    let counted = sim.run_counting(&packets, &router, late_after).unwrap();
+    let mut per_packet = vec![0u32; packets.len()];
+    for d in &sorted.deliveries {
+        per_packet[d.packet as usize] += 1;
+    }
+    assert_eq!(counted.per_packet, per_packet);
+    let late = sorted
+        .deliveries
+        .iter()
+        .filter(|d| d.cycle > late_after)
+        .count() as u64;
+    assert!(late > 0);
+    assert_eq!(counted.late, late);
+    let mut stripped = sorted.clone();
+    stripped.deliveries.clear();
+    stripped.per_pe.clear();
+    assert_eq!(counted.stats, stripped);
 }
 
 #[test]
