@@ -582,7 +582,7 @@ impl Emulator {
             .zip(&self.pes)
             .map(|(s, p)| s.pending.packets as usize + if p.lif { p.n } else { 0 })
             .sum();
-        if work >= PARALLEL_TICK_WORK && states.len() > 1 {
+        if work >= PARALLEL_TICK_WORK && states.len() > 1 && rayon::current_num_threads() > 1 {
             states
                 .par_iter_mut()
                 .zip(self.pes.par_iter())
