@@ -82,6 +82,12 @@
 //! are anywhere on the mesh (3.5·10^7 crossings, the worst case): about
 //! 30 ns per link crossing; the spread is the load of the shared machine.
 //!
+//! Many independent runs on one mesh (the emulator simulates every tick's
+//! packets on their own) should use a [`Simulator`]: it builds the wiring
+//! once, keeps its buffers and resets only the ports a run used, and
+//! [`Simulator::run_counting`] skips recording individual deliveries when
+//! per-packet counts suffice. Results equal [`simulate`]'s.
+//!
 //! # Not modelled
 //!
 //! Back-pressure stalls of a router's input (head-of-line blocking),
