@@ -1,7 +1,11 @@
 //! Compile-time benchmark on the peer network (shared/bench/README.md) built directly, not from
 //! IR. Ignored by default (release build, minutes at 10^6 neurons):
 //!
-//! `SNNC_BENCH_N=10000,100000 cargo test --release -p snnc-targets --test compile_bench -- --ignored --nocapture`
+//! `SNNC_BENCH_N=10000,100000,1000000 cargo test --release -p snnc-targets --test compile_bench -- --ignored --nocapture`
+//!
+//! Each size is mapped (`compile_timed`, synapse storage `Auto`), then written with the
+//! streaming `Artifact::write` to a scratch directory (removed afterwards); peak RSS is the
+//! process's high-water mark, so later sizes include earlier ones' peaks only if smaller.
 
 use std::time::Instant;
 
@@ -56,25 +60,28 @@ fn compile_peer_network() {
                 continue;
             }
         };
+        let mapped_peak = peak_kib() / 1024;
+        let dir = std::env::temp_dir().join(format!("snnc_bench_{}_{n}", std::process::id()));
         let t2 = Instant::now();
-        let rendered = artifact.render(&artifact_files());
-        let render = t2.elapsed();
-        let bytes: usize = rendered
+        let written = artifact.write(&dir, &artifact_files());
+        let write = t2.elapsed();
+        let bytes: u64 = written
             .as_ref()
-            .map(|r| r.files.values().map(Vec::len).sum())
+            .map(|m| m.pes.iter().map(|p| p.bytes).sum())
             .unwrap_or(0);
+        let _ = std::fs::remove_dir_all(&dir);
         println!(
-            "N={n}: {synapses} synapses, generated in {:.2} s; mapped in {:.2} s, rendered \
-             ({bytes} bytes) in {:.2} s; peak RSS {} MiB",
+            "N={n}: {synapses} synapses, generated in {:.2} s; mapped in {:.2} s (peak RSS \
+             {mapped_peak} MiB), written ({bytes} image bytes) in {:.2} s; peak RSS {} MiB",
             gen.as_secs_f64(),
             mapped.as_secs_f64(),
-            render.as_secs_f64(),
+            write.as_secs_f64(),
             peak_kib() / 1024
         );
         for (stage, t) in times {
             println!("  {stage:<22} {:.3} s", t.as_secs_f64());
         }
         println!("{}", report.render());
-        assert!(rendered.is_ok(), "{:?}", rendered.err());
+        assert!(written.is_ok(), "{:?}", written.err());
     }
 }

@@ -10,6 +10,7 @@ use snnc_targets::spinnaker2::compile::{compile, CompileOptions};
 use snnc_targets::spinnaker2::kernel::artifact_files;
 use snnc_targets::spinnaker2::machine::{Machine, PeCoord, PeId};
 use snnc_targets::spinnaker2::network::Network;
+use snnc_targets::spinnaker2::partition::SynapseStorage;
 use snnc_targets::spinnaker2::routing::{Link, RoutingTable};
 use snnc_targets::spinnaker2::synthetic;
 
@@ -313,6 +314,49 @@ fn sparse_benchmark_shape_round_trips() {
     let files = render(&net, &machine);
     let (got, _) = reconstruct(&net, &files);
     assert_eq!(got, expected(&net));
+    // Auto puts this population's synapses in DRAM (SRAM slices would hold ~47 neurons).
+    let m = manifest(&files);
+    assert!(m["resources"]["dram_total"].as_u64().unwrap_or(0) > 0);
+    let lif_pes: Vec<_> = m["pes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p["population"].as_u64() == Some(1))
+        .collect();
+    assert!(lif_pes.len() <= 4, "{} PEs", lif_pes.len());
+    for p in &lif_pes {
+        let path = p["image"].as_str().unwrap_or("");
+        let img = files.get(path).and_then(|b| PeImage::decode(b).ok());
+        let Some(img) = img else { panic!("{path}") };
+        assert!(img.synapses_dram);
+        assert_eq!(
+            p["dram_bytes"].as_u64(),
+            Some(img.synapses.len() as u64 * 4)
+        );
+    }
+}
+
+#[test]
+fn very_sparse_dram_rows_use_bitmap_entries() {
+    // Two recurrent synapses per neuron: most pre neurons have no row on a given post slice,
+    // so a bitmap beats a pointer per pre neuron.
+    let net = synthetic::bench(3000, 100, 2, 5);
+    let machine = Machine::spinnaker2_default();
+    let files = render(&net, &machine);
+    let (got, _) = reconstruct(&net, &files);
+    assert_eq!(got, expected(&net));
+    let imgs = images(&files);
+    let bitmaps = imgs
+        .values()
+        .flat_map(|img| img.master.iter())
+        .filter(|e| e.bitmap)
+        .count();
+    assert!(bitmaps > 0);
+    assert!(imgs
+        .values()
+        .filter(|i| i.role == snnc_targets::spinnaker2::artifact::PeRole::Lif)
+        .all(|i| i.synapses_dram));
 }
 
 #[test]
@@ -341,8 +385,9 @@ fn written_artifact_loads() {
 #[test]
 fn too_big_model_is_a_clear_error() {
     let net = synthetic::layered(&[64, 1500], 1, false);
-    let opts = CompileOptions {
+    let mut opts = CompileOptions {
         machine: Machine::tiny(1, 1),
+        synapses: SynapseStorage::Sram,
         ..CompileOptions::default()
     };
     let msg = compile(&net, &opts)
@@ -354,6 +399,16 @@ fn too_big_model_is_a_clear_error() {
         "{msg}"
     );
     assert!(msg.contains("PEs, machine has 16"), "{msg}");
+    // With the synapses in DRAM (what Auto picks for it) the same layer fits two PEs.
+    opts.synapses = SynapseStorage::Auto;
+    let Ok((_, report)) = compile(&net, &opts) else {
+        panic!("DRAM compile")
+    };
+    assert!(report.populations[1].synapses_dram);
+    assert!(report.pes_used <= 16, "{}", report.pes_used);
+    assert!(report.dram_max_per_chip > 0);
+    assert!(report.dram_max_per_chip <= report.dram_budget_per_chip);
+    opts.synapses = SynapseStorage::Sram;
     // A neuron whose synapses alone exceed a PE is named with its byte count.
     let net = synthetic::layered(&[64, 2000, 10], 1, false);
     let msg = compile(&net, &opts)

@@ -14,7 +14,8 @@ use snnc_ir::op::int::{requant_scale, IntLifState};
 use snnc_ir::op::{IntLif, ResetMode};
 use snnc_ir::{DType, Tensor};
 use snnc_targets::spinnaker2::artifact::{
-    build_synaptic_matrix, synapse_word, MatrixBlock, NeuronParams, PeImage, PeRole, RequantEntry,
+    build_synaptic_matrix, synapse_word, MasterEntry, MatrixBlock, NeuronParams, PeImage, PeRole,
+    RequantEntry,
 };
 use snnc_targets::spinnaker2::kernel::{HOST_DRIVER_C, SNNC_PE_C, SNNC_PE_H};
 
@@ -273,6 +274,7 @@ fn images(n: &Net) -> (PeImage, PeImage) {
         payload: false,
         reset_subtract: n.subtract,
         sends: true,
+        synapses_dram: false,
         start_tick: 1,
         state_bits: STATE_BITS,
         frac_bits: FRAC_BITS,
@@ -361,8 +363,51 @@ fn reference(n: &Net, inputs: &[Vec<i32>], latency: usize) -> Vec<Vec<u8>> {
     out
 }
 
+/// `img` with its synapse section in DRAM and every master entry rewritten as a BITMAP entry
+/// (bitmap words, then pointers of the present rows, then the rows).
+fn dram_bitmap(img: &PeImage) -> PeImage {
+    let mut out = img.clone();
+    out.synapses_dram = true;
+    let mut words = vec![0u32];
+    let mut master = Vec::new();
+    for e in &img.master {
+        let rows: Vec<(u32, Vec<u32>)> = (0..e.n_rows)
+            .filter_map(|j| img.row(e, j).map(|r| (j, r.to_vec())))
+            .filter(|(_, r)| !r.is_empty())
+            .collect();
+        let base = words.len();
+        let nbw = e.n_rows.div_ceil(32) as usize;
+        words.resize(base + nbw + rows.len(), 0);
+        for (rank, (j, r)) in rows.iter().enumerate() {
+            words[base + (*j / 32) as usize] |= 1 << (j % 32);
+            words[base + nbw + rank] = words.len() as u32;
+            words.push(r.len() as u32);
+            words.extend_from_slice(r);
+        }
+        master.push(MasterEntry {
+            index_off: base as u32,
+            bitmap: true,
+            ..*e
+        });
+    }
+    out.master = master;
+    out.synapses = words;
+    out
+}
+
 fn run_driver(exe: &Path, dir: &Path, n: &Net, inputs: &[Vec<i32>]) -> Vec<Vec<u8>> {
+    run_driver_with(exe, dir, n, inputs, false)
+}
+
+fn run_driver_with(
+    exe: &Path,
+    dir: &Path,
+    n: &Net,
+    inputs: &[Vec<i32>],
+    bitmap: bool,
+) -> Vec<Vec<u8>> {
     let (src, lif) = images(n);
+    let lif = if bitmap { dram_bitmap(&lif) } else { lif };
     fs::write(dir.join("pe_0.bin"), src.encode().expect("encode")).expect("write");
     fs::write(dir.join("pe_1.bin"), lif.encode().expect("encode")).expect("write");
     let mut desc = String::from("snnc-host 1 # test\nlatency 1\n");
@@ -414,6 +459,9 @@ fn host_driver_matches_reference_on_two_pe_network() {
         let got = run_driver(&exe, &dir, &n, &inputs);
         assert_eq!(got.len(), inputs.len());
         assert_eq!(got, want, "reset subtract = {subtract}");
+        // The same network with the synapses in DRAM as BITMAP entries: the same spikes.
+        let got = run_driver_with(&exe, &dir, &n, &inputs, true);
+        assert_eq!(got, want, "DRAM bitmap rows, reset subtract = {subtract}");
         let ones: usize = want.iter().flatten().map(|&s| usize::from(s)).sum();
         // The test is only meaningful if neurons both fire and stay silent.
         assert!(ones > 60 && ones < 1100, "{ones} spikes of 1200");

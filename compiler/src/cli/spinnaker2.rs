@@ -81,6 +81,7 @@ pub fn compile(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         model_digest: file_digest(&bytes),
+        ..CompileOptions::default()
     };
     let (artifact, mapping) = map_network(&net, &copts).map_err(target_err)?;
     eprint!("{}", mapping.render());

@@ -14,6 +14,12 @@
 //! Packets of pre neurons without a row match no entry (or fall past `n_rows`) and are skipped,
 //! exactly as if their row were empty. Word 0 of the synapse section is the shared empty row.
 //!
+//! Slices of DRAM populations (`PopulationPlan::dram`, image flag SYNAPSES_DRAM) keep their
+//! master table, which stays in SRAM, at one entry per pre slice with rows here (the bound the
+//! partitioner budgeted), and make each entry a BITMAP entry when a bit per pre neuron plus a
+//! pointer per present row is smaller than a pointer per pre neuron: sparse connectivity then
+//! costs DRAM in proportion to its synapses, not to the pre population.
+//!
 //! Synapses are found without per-synapse heap objects: per post population, one counting sort
 //! buckets every projection's synapse indices by post slice (pre ascending, then post), so each
 //! slice reads only its own synapses. Images of a population are built in parallel (rayon) and
@@ -21,8 +27,10 @@
 
 use rayon::prelude::*;
 
+use std::collections::BTreeMap;
+
 use super::artifact::image::{
-    synapse_word, MasterEntry, NeuronParams, PeImage, PeRole, RequantEntry,
+    bitmap_words, synapse_word, MasterEntry, NeuronParams, PeImage, PeRole, RequantEntry,
 };
 use super::artifact::manifest::KernelKind;
 use super::cost;
@@ -43,8 +51,11 @@ pub struct BuiltSlice {
     pub pe: PeId,
     /// The data image.
     pub image: PeImage,
-    /// Image + runtime state + spike buffer ([`cost::pe_sram_bytes`]).
+    /// Image (without a DRAM synapse section) + runtime state + spike buffer
+    /// ([`cost::pe_sram_bytes`]).
     pub sram_bytes: u64,
+    /// Bytes of the chip's DRAM the slice's synapse section takes (0 when in SRAM).
+    pub dram_bytes: u64,
     /// Cost-model cycles per tick at the partition's rate assumption.
     pub est_cycles_per_tick: u64,
     /// Synapses stored in the image.
@@ -134,15 +145,18 @@ struct Ctx<'a> {
     schedule: &'a Schedule,
     keys: &'a [Vec<KeyRange>],
     pes: &'a [Vec<PeId>],
-    macs: u32,
+    machine: &'a Machine,
 }
 
 /// Master entries and words of one pre slice's rows. `rows` holds `(local pre index, start,
-/// len)` into `scratch` (synapse words), ascending by local index.
+/// len)` into `scratch` (synapse words), ascending by local index. `dram`: one entry for the
+/// whole pre slice, BITMAP when smaller (module docs).
+#[allow(clippy::too_many_arguments)]
 fn emit_block(
     key: KeyRange,
     slice_n: u32,
     payload: bool,
+    dram: bool,
     rows: &[(u32, u32, u32)],
     scratch: &[u32],
     master: &mut Vec<MasterEntry>,
@@ -150,6 +164,9 @@ fn emit_block(
 ) -> Result<(), Spinnaker2Error> {
     if rows.is_empty() {
         return Ok(());
+    }
+    if dram {
+        return emit_dram_block(key, slice_n, payload, rows, scratch, master, words);
     }
     // Cost of sub-blocks of 2^b keys: 5 master words + pointers up to the last row per block;
     // the whole slice block (b = bits) keeps a pointer for every neuron of the pre slice, so
@@ -207,6 +224,7 @@ fn emit_block(
             index_off,
             n_rows,
             payload,
+            bitmap: false,
         });
         let ptrs = words.len();
         words.resize(ptrs + n_rows as usize, 0);
@@ -223,6 +241,65 @@ fn emit_block(
             );
         }
         i = end;
+    }
+    Ok(())
+}
+
+/// [`emit_block`] for a DRAM slice: one entry covering the pre slice's whole key block, its
+/// pointers a plain array (a word per pre neuron) or a BITMAP (a bit per pre neuron and a word
+/// per present row), whichever is smaller; ties keep the plain array.
+fn emit_dram_block(
+    key: KeyRange,
+    slice_n: u32,
+    payload: bool,
+    rows: &[(u32, u32, u32)],
+    scratch: &[u32],
+    master: &mut Vec<MasterEntry>,
+    words: &mut Vec<u32>,
+) -> Result<(), Spinnaker2Error> {
+    let overflow = || Spinnaker2Error::TooBig {
+        reason: "a PE's synapse section exceeds 2^32 words".into(),
+    };
+    let last = rows.last().map_or(0, |r| r.0);
+    let n_rows = slice_n.max(last + 1);
+    let nbw = bitmap_words(n_rows);
+    let bitmap = u64::from(nbw) + (rows.len() as u64) < u64::from(n_rows);
+    let index_off = u32::try_from(words.len()).map_err(|_| overflow())?;
+    master.push(MasterEntry {
+        key: key.base,
+        mask: key.mask,
+        index_off,
+        n_rows,
+        payload,
+        bitmap,
+    });
+    let base = words.len();
+    let ptrs = if bitmap { base + nbw as usize } else { base };
+    let ptr_words = if bitmap {
+        nbw as usize + rows.len()
+    } else {
+        n_rows as usize
+    };
+    words.resize(base + ptr_words, 0);
+    for (rank, &(j, start, len)) in rows.iter().enumerate() {
+        let at = u32::try_from(words.len()).map_err(|_| overflow())?;
+        let slot = if bitmap {
+            if let Some(w) = words.get_mut(base + (j / 32) as usize) {
+                *w |= 1 << (j % 32);
+            }
+            ptrs + rank
+        } else {
+            ptrs + j as usize
+        };
+        if let Some(p) = words.get_mut(slot) {
+            *p = at;
+        }
+        words.push(len);
+        words.extend_from_slice(
+            scratch
+                .get(start as usize..(start + len) as usize)
+                .unwrap_or(&[]),
+        );
     }
     Ok(())
 }
@@ -283,6 +360,9 @@ fn lif_slice(
     let mut rows: Vec<(u32, u32, u32)> = Vec::new();
     let mut cycles = cost::TICK_OVERHEAD_CYCLES as f64;
     let mut synapses = 0u64;
+    let dram = ctx.part.plans[pop].dram;
+    let chip = &ctx.machine.chip;
+    let macs = chip.macs_per_cycle;
     for g in groups {
         let pre_plan = &ctx.part.plans[g.pre];
         let pre_size = net.populations[g.pre].size as f64;
@@ -324,6 +404,7 @@ fn lif_slice(
                         key,
                         pre_n,
                         g.payload,
+                        dram,
                         &rows,
                         &scratch,
                         &mut master,
@@ -355,7 +436,15 @@ fn lif_slice(
             let len = scratch.len() as u32 - start;
             let local = i - pre_slice.unwrap_or(0) as u32 * pre_plan.slice_size;
             rows.push((local, start, len));
-            cycles += g.rate * cost::row_cycles(g.kernel, u64::from(len), ctx.macs) as f64;
+            cycles += g.rate * cost::row_cycles(g.kernel, u64::from(len), macs) as f64;
+            if dram {
+                cycles += g.rate
+                    * cost::dram_row_cycles(
+                        u64::from(len),
+                        chip.dram_row_setup_cycles,
+                        chip.dram_bytes_per_cycle,
+                    ) as f64;
+            }
         }
     }
     let k = incoming.len() as u32;
@@ -376,6 +465,7 @@ fn lif_slice(
         payload: false,
         reset_subtract: lif.reset == Reset::Subtract,
         sends,
+        synapses_dram: dram,
         start_tick: ctx.schedule.depth[pop],
         state_bits: lif.state_bits,
         frac_bits: lif.frac_bits,
@@ -388,7 +478,7 @@ fn lif_slice(
         synapses: words,
     };
     let sram_bytes = cost::pe_sram_bytes(
-        image.words(),
+        image.sram_words(),
         cost::lif_state_bytes(u64::from(n), d, k),
         u64::from(n),
     );
@@ -396,6 +486,7 @@ fn lif_slice(
         population: pop,
         slice,
         pe: ctx.pes[pop][slice],
+        dram_bytes: image.dram_bytes(),
         image,
         sram_bytes,
         est_cycles_per_tick: cycles.ceil() as u64,
@@ -439,6 +530,7 @@ fn source_slice(ctx: &Ctx, pop: usize, slice: usize) -> Result<BuiltSlice, Spinn
             cost::source_state_bytes(u64::from(n)),
             u64::from(n),
         ),
+        dram_bytes: 0,
         image,
         est_cycles_per_tick: cycles.ceil() as u64,
         synapses: 0,
@@ -463,7 +555,7 @@ pub fn build_images(
         schedule,
         keys,
         pes,
-        macs: machine.chip.macs_per_cycle,
+        machine,
     };
     let budget = machine.sram_budget_per_pe();
     let mut out = Vec::new();
@@ -522,7 +614,54 @@ pub fn build_images(
         }
         out.extend(built);
     }
+    check_dram(&out, net, machine)?;
     Ok(out)
+}
+
+/// DRAM used per chip `(chip_x, chip_y) -> bytes`, chips without DRAM sections left out.
+pub fn dram_per_chip(built: &[BuiltSlice], machine: &Machine) -> BTreeMap<(u32, u32), u64> {
+    let mut per_chip: BTreeMap<(u32, u32), u64> = BTreeMap::new();
+    for b in built.iter().filter(|b| b.dram_bytes > 0) {
+        if let Some(c) = machine.pe_coord(b.pe) {
+            *per_chip.entry((c.chip_x, c.chip_y)).or_default() += b.dram_bytes;
+        }
+    }
+    per_chip
+}
+
+/// Every chip's DRAM sections must fit its DRAM (partitioning keeps each slice within its
+/// PE's share, so this only fails on machines the share does not describe).
+fn check_dram(
+    built: &[BuiltSlice],
+    net: &Network,
+    machine: &Machine,
+) -> Result<(), Spinnaker2Error> {
+    for ((x, y), bytes) in dram_per_chip(built, machine) {
+        if bytes > machine.chip.dram_bytes {
+            let pops: std::collections::BTreeSet<&str> = built
+                .iter()
+                .filter(|b| {
+                    b.dram_bytes > 0
+                        && machine
+                            .pe_coord(b.pe)
+                            .is_some_and(|c| (c.chip_x, c.chip_y) == (x, y))
+                })
+                .filter_map(|b| net.populations.get(b.population).map(|p| p.name.as_str()))
+                .collect();
+            return Err(Spinnaker2Error::TooBig {
+                reason: format!(
+                    "chip ({x}, {y}) needs {bytes} bytes of DRAM for the synapses of {}, it has \
+                     {} bytes",
+                    pops.into_iter()
+                        .map(|p| format!("`{p}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    machine.chip.dram_bytes
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -548,6 +687,7 @@ mod tests {
             key(0x40, 3),
             8,
             true,
+            false,
             &rows,
             &scratch,
             &mut master,
@@ -578,6 +718,7 @@ mod tests {
             key(0x100, 8),
             256,
             false,
+            false,
             &rows,
             &scratch,
             &mut master,
@@ -595,6 +736,7 @@ mod tests {
             key(0x100, 8),
             4,
             false,
+            false,
             &rows,
             &scratch,
             &mut master,
@@ -605,6 +747,53 @@ mod tests {
         assert_eq!(got, vec![(0x100, !0xFF, 4)]);
         // Row 2 is empty: it points at the shared empty row, word 0.
         assert_eq!(words[1 + 2], 0);
+    }
+
+    #[test]
+    fn dram_blocks_are_one_entry_plain_or_bitmap() {
+        // Rows 3 and 200 of a 256-neuron pre slice: a bitmap (8 words) + 2 pointers beat 256.
+        let scratch = vec![7, 8];
+        let rows = vec![(3, 0, 1), (200, 1, 1)];
+        let (mut master, mut words) = (Vec::new(), vec![0]);
+        let r = emit_block(
+            key(0x100, 8),
+            256,
+            false,
+            true,
+            &rows,
+            &scratch,
+            &mut master,
+            &mut words,
+        );
+        assert!(r.is_ok());
+        let got: Vec<(u32, u32, u32, bool)> = master
+            .iter()
+            .map(|e| (e.key, e.mask, e.n_rows, e.bitmap))
+            .collect();
+        assert_eq!(got, vec![(0x100, !0xFF, 256, true)]);
+        assert_eq!(words.len(), 1 + 8 + 2 + 4);
+        assert_eq!(words[1], 1 << 3);
+        assert_eq!(words[1 + 200 / 32], 1 << (200 % 32));
+        assert_eq!(&words[9..11], &[11, 13]);
+        assert_eq!(&words[11..], &[1, 7, 1, 8]);
+        // Dense rows: the plain array is smaller and kept.
+        let scratch: Vec<u32> = (0..8).collect();
+        let rows: Vec<(u32, u32, u32)> = (0..8).map(|j| (j, j, 1)).collect();
+        let (mut master, mut words) = (Vec::new(), vec![0]);
+        let r = emit_block(
+            key(0x40, 3),
+            8,
+            true,
+            true,
+            &rows,
+            &scratch,
+            &mut master,
+            &mut words,
+        );
+        assert!(r.is_ok());
+        assert_eq!(master.len(), 1);
+        assert!(!master[0].bitmap);
+        assert_eq!(words.len(), 1 + 8 + 16);
     }
 
     #[test]

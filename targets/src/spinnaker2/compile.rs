@@ -15,14 +15,16 @@ use super::artifact::manifest::{
     SliceInfo, FORMAT, FORMAT_VERSION,
 };
 use super::artifact::{image_path, Artifact, RouterTable, RoutingFile, ROUTING_FILE};
-use super::build::{build_images, BuiltSlice};
+use super::build::{build_images, dram_per_chip, BuiltSlice};
 use super::cost;
 use super::error::Spinnaker2Error;
 use super::layout::{layout, Layout};
 use super::machine::Machine;
 use super::mapping_report::{MappingReport, PopulationReport, ProjectionReport};
 use super::network::{InputEncoding, Network, PopulationKind, Schedule};
-use super::partition::{analyse, partition, NetInfo, Partition, DEFAULT_MAX_RATE};
+use super::partition::{
+    analyse, partition_with, NetInfo, Partition, SynapseStorage, DEFAULT_MAX_RATE,
+};
 use super::place::{naive, place, traffic_cost, Placement};
 
 /// Options of a spinnaker2 compile that are not part of the network.
@@ -39,6 +41,10 @@ pub struct CompileOptions {
     pub model_file: String,
     /// `fnv1a64:<16 hex>` of the model file.
     pub model_digest: String,
+    /// Where LIF populations keep their synapses: PE SRAM, the chip's DRAM, or `Auto` (the
+    /// default: DRAM only for large populations SRAM would cut into small slices; see
+    /// `partition`).
+    pub synapses: SynapseStorage,
 }
 
 impl Default for CompileOptions {
@@ -49,6 +55,7 @@ impl Default for CompileOptions {
             flags: BTreeMap::new(),
             model_file: String::new(),
             model_digest: String::new(),
+            synapses: SynapseStorage::Auto,
         }
     }
 }
@@ -83,7 +90,7 @@ pub fn compile_timed(
     let schedule = net.schedule()?;
     let info = analyse(net, &schedule, opts.max_rate)?;
     lap("analyse", &mut times);
-    let part = partition(net, &info, machine, opts.max_rate)?;
+    let part = partition_with(net, &info, machine, opts.max_rate, opts.synapses)?;
     lap("partition", &mut times);
     let placement = place(net, &info, &part, &schedule.depth, machine)?;
     lap("place", &mut times);
@@ -237,6 +244,7 @@ fn manifest(
                 bytes: 0,
                 digest: String::new(),
                 sram_bytes: b.sram_bytes,
+                dram_bytes: b.dram_bytes,
                 est_cycles_per_tick: b.est_cycles_per_tick,
             })
         })
@@ -292,6 +300,12 @@ fn manifest(
             chips_used: chips_used(machine, built),
             sram_max_per_pe: built.iter().map(|b| b.sram_bytes).max().unwrap_or(0),
             sram_total: built.iter().map(|b| b.sram_bytes).sum(),
+            dram_max_per_chip: dram_per_chip(built, machine)
+                .values()
+                .copied()
+                .max()
+                .unwrap_or(0),
+            dram_total: built.iter().map(|b| b.dram_bytes).sum(),
             expected_packets_per_step: packets_per_step(net, info),
             longest_path_cycles: lay.longest_path_cycles,
         },
@@ -344,6 +358,8 @@ fn report(
                 limit: plan.limit,
                 cycles_feasible: plan.cycles_feasible,
                 sram_max: mine.clone().map(|b| b.sram_bytes).max().unwrap_or(0),
+                synapses_dram: plan.dram,
+                dram_max: mine.clone().map(|b| b.dram_bytes).max().unwrap_or(0),
                 cycles_max: mine
                     .clone()
                     .map(|b| b.est_cycles_per_tick)
@@ -389,6 +405,13 @@ fn report(
             sram_total as f64 / built.len() as f64
         },
         sram_total,
+        dram_budget_per_chip: machine.chip.dram_bytes,
+        dram_max_per_chip: dram_per_chip(built, machine)
+            .values()
+            .copied()
+            .max()
+            .unwrap_or(0),
+        dram_total: built.iter().map(|b| b.dram_bytes).sum(),
         cycles_per_tick_budget: budget,
         est_cycles_max_per_pe: built
             .iter()

@@ -76,6 +76,37 @@ pub fn packet_cycles(kernel: KernelKind, row_len: u64, macs_per_cycle: u32) -> u
     PACKET_CYCLES + row_cycles(kernel, row_len, macs_per_cycle)
 }
 
+/// Extra cycles of one received packet whose row lives in the chip's DRAM
+/// (`SYNAPSES_DRAM` images): one DMA read of the row (its count word and `row_len` synapse
+/// words) costs `setup_cycles` plus the bytes over `bytes_per_cycle`, rounded up. The row
+/// pointer (or bitmap word) is assumed to arrive in the same transfer. Rows in SRAM cost
+/// nothing extra; a packet that matches no row reads nothing.
+pub fn dram_row_cycles(row_len: u64, setup_cycles: u32, bytes_per_cycle: u32) -> u64 {
+    let bytes = row_len.saturating_add(1).saturating_mul(4);
+    u64::from(setup_cycles).saturating_add(bytes.div_ceil(u64::from(bytes_per_cycle.max(1))))
+}
+
+/// Cycles of one received packet with a row of `row_len` synapses, DRAM fetch included when
+/// `dram` ([`packet_cycles`] + [`dram_row_cycles`] with the machine's DMA figures).
+pub fn packet_cycles_on(
+    machine: &super::machine::Machine,
+    kernel: KernelKind,
+    row_len: u64,
+    dram: bool,
+) -> u64 {
+    let c = &machine.chip;
+    let base = packet_cycles(kernel, row_len, c.macs_per_cycle);
+    if dram {
+        base.saturating_add(dram_row_cycles(
+            row_len,
+            c.dram_row_setup_cycles,
+            c.dram_bytes_per_cycle,
+        ))
+    } else {
+        base
+    }
+}
+
 /// Cycles of updating `n` LIF neurons with `types` synapse types in one tick.
 pub fn neuron_cycles(n: u64, types: u32) -> u64 {
     n.saturating_mul(NEURON_UPDATE_CYCLES + SYNAPSE_TYPE_CYCLES * u64::from(types))
@@ -146,6 +177,12 @@ mod tests {
         assert_eq!(neuron_cycles(100, 2), 100 * (24 + 24));
         assert_eq!(spike_cycles(3), 24);
         assert_eq!(source_cycles(64), 128);
+        // 10 synapses + count = 44 bytes at 4 per cycle = 11, plus 100 set-up.
+        assert_eq!(dram_row_cycles(10, 100, 4), 111);
+        assert_eq!(dram_row_cycles(0, 100, 3), 102);
+        let m = crate::spinnaker2::machine::Machine::spinnaker2_default();
+        assert_eq!(packet_cycles_on(&m, KernelKind::Event, 10, false), 80);
+        assert_eq!(packet_cycles_on(&m, KernelKind::Event, 10, true), 80 + 111);
     }
 
     #[test]

@@ -82,6 +82,14 @@ pub struct Chip {
     /// Cycles a NoC link is busy per packet, the inverse of its bandwidth (1: assumption). An
     /// integer inverse rather than packets per cycle keeps the emulator's arithmetic exact.
     pub noc_link_cycles_per_packet: u32,
+    /// External DRAM per chip in bytes, shared by the chip's PEs; synaptic data too large for a
+    /// PE's SRAM lives here (2 GiB LPDDR4: TU Dresden SpiNNaker2 FAQ; open-neuromorphic.org).
+    pub dram_bytes: u64,
+    /// Cycles to set up one DMA read of a synaptic row from DRAM, before data flows (100:
+    /// assumption).
+    pub dram_row_setup_cycles: u32,
+    /// Bytes a DMA read from DRAM delivers per PE cycle once running (4: assumption).
+    pub dram_bytes_per_cycle: u32,
 }
 
 /// A board: a 2-D grid of identical chips joined by chip-to-chip links. Real chips have six
@@ -180,6 +188,9 @@ impl Default for Chip {
             macs_per_cycle: 64,
             router_latency_cycles: 2,
             noc_link_cycles_per_packet: 1,
+            dram_bytes: 2 * 1024 * 1024 * 1024,
+            dram_row_setup_cycles: 100,
+            dram_bytes_per_cycle: 4,
         }
     }
 }
@@ -344,6 +355,21 @@ impl Machine {
             1,
             1_000_000,
         )?;
+        check_range(path, "chip.dram_bytes", c.dram_bytes, 0, 1 << 40)?;
+        check_range(
+            path,
+            "chip.dram_row_setup_cycles",
+            c.dram_row_setup_cycles.into(),
+            0,
+            1_000_000,
+        )?;
+        check_range(
+            path,
+            "chip.dram_bytes_per_cycle",
+            c.dram_bytes_per_cycle.into(),
+            1,
+            4096,
+        )?;
         check_range(path, "board.chips_x", b.chips_x.into(), 1, 1024)?;
         check_range(path, "board.chips_y", b.chips_y.into(), 1, 1024)?;
         check_range(
@@ -424,6 +450,12 @@ impl Machine {
         self.chip
             .sram_per_pe_bytes
             .saturating_sub(self.chip.reserved_sram_per_pe_bytes)
+    }
+
+    /// DRAM each PE of a chip may use for synaptic data: the chip's DRAM split evenly over its
+    /// PEs. Partitioning keeps every DRAM slice within this share, so any placement fits.
+    pub fn dram_share_per_pe(&self) -> u64 {
+        self.chip.dram_bytes / u64::from(self.pes_per_chip().max(1))
     }
 
     /// PE clock cycles available in one real-time tick (150 MHz × 1 ms = 150,000 by default).
@@ -590,6 +622,8 @@ mod tests {
         assert_eq!(m.chip.routing_entries, 16_384);
         assert_eq!(m.cycles_per_tick(), 150_000);
         assert_eq!(m.sram_budget_per_pe(), 112 * 1024);
+        assert_eq!(m.chip.dram_bytes, 2_147_483_648);
+        assert_eq!(m.dram_share_per_pe(), 2_147_483_648 / 152);
         assert!(m.validate("default").is_ok());
         let board = Machine::spinnaker2_board48();
         assert_eq!(board.total_chips(), 48);
@@ -654,6 +688,14 @@ mod tests {
             "board.chips_y"
         );
         assert_eq!(invalid_field(r#"{"chip": {"tick_us": 0}}"#), "chip.tick_us");
+        assert_eq!(
+            invalid_field(r#"{"chip": {"dram_bytes_per_cycle": 0}}"#),
+            "chip.dram_bytes_per_cycle"
+        );
+        assert_eq!(
+            invalid_field(r#"{"chip": {"dram_bytes": 2199023255553}}"#),
+            "chip.dram_bytes"
+        );
         // 41 QPEs do not fit the 40 slots of the 8x5 mesh.
         assert_eq!(invalid_field(r#"{"chip": {"qpes": 41}}"#), "chip.qpes");
         // 32 QPEs leave the last row of the 8x5 mesh empty.

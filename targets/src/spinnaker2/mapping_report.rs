@@ -32,6 +32,10 @@ pub struct PopulationReport {
     pub cycles_feasible: bool,
     /// Largest SRAM use of one of its PEs, bytes.
     pub sram_max: u64,
+    /// Its synapse sections live in the chips' DRAM.
+    pub synapses_dram: bool,
+    /// Largest DRAM use (synapse section) of one of its PEs, bytes.
+    pub dram_max: u64,
     /// Largest estimated cycles per tick of one of its PEs.
     pub cycles_max: u64,
     /// Synapses stored on its PEs (incoming).
@@ -63,6 +67,12 @@ pub struct MappingReport {
     pub sram_max_per_pe: u64,
     pub sram_mean_per_pe: f64,
     pub sram_total: u64,
+    /// DRAM per chip, bytes.
+    pub dram_budget_per_chip: u64,
+    /// Largest DRAM use of one chip by synapse sections, bytes.
+    pub dram_max_per_chip: u64,
+    /// DRAM used by synapse sections over all chips, bytes.
+    pub dram_total: u64,
     pub cycles_per_tick_budget: u64,
     pub est_cycles_max_per_pe: u64,
     /// PEs whose estimate exceeds the tick budget (real-time overrun expected).
@@ -109,7 +119,7 @@ impl MappingReport {
     pub fn render(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "mapping report: {}", self.model);
-        let rows: Vec<(&str, String)> = vec![
+        let mut rows: Vec<(&str, String)> = vec![
             (
                 "PEs used / lower bound / available",
                 format!(
@@ -183,6 +193,18 @@ impl MappingReport {
             ),
             ("latency", format!("{} ticks", self.latency)),
         ];
+        if self.dram_total > 0 {
+            rows.insert(
+                2,
+                (
+                    "DRAM per chip max / budget (synapses)",
+                    format!(
+                        "{} / {} bytes (total {})",
+                        self.dram_max_per_chip, self.dram_budget_per_chip, self.dram_total
+                    ),
+                ),
+            );
+        }
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         for (k, v) in rows {
             let _ = writeln!(s, "  {k:<width$}  {v}");
@@ -233,6 +255,13 @@ impl MappingReport {
                 s,
                 "  {:<20} {:<20} {:<20} {:>11} {:>5} {:<6}",
                 p.name, p.pre, p.post, p.synapses, p.delay, p.kernel
+            );
+        }
+        for p in self.populations.iter().filter(|p| p.synapses_dram) {
+            let _ = writeln!(
+                s,
+                "\n  synapses of `{}` in DRAM (largest synapse section {} bytes)",
+                p.name, p.dram_max
             );
         }
         if self.populations.iter().any(|p| !p.cycles_feasible) {

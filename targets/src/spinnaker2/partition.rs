@@ -18,8 +18,18 @@
 //! fits, found by binary search, then evened out to `ceil(size / slices)`. The bound of a slice's
 //! master table depends on how finely the pre populations are cut, so the sizes are iterated to a
 //! fixed point (slice counts only grow). Everything is deterministic.
+//!
+//! Synapse storage ([`SynapseStorage`]): a LIF population keeps its synapse section (row
+//! pointers and rows) in PE SRAM, or in the chip's DRAM (image flag SYNAPSES_DRAM). For a DRAM
+//! population the SRAM budget covers only header, neuron, requant and master sections plus
+//! runtime state, the builder keeps one master entry per pre slice (so the master table, which
+//! stays in SRAM, is bounded by the pre slice count) and every slice's synapse section must fit
+//! the PE's share of the chip's DRAM (`Machine::dram_share_per_pe`), so any placement fits the
+//! chip. `Auto` (the default) is deterministic: a LIF population with incoming synapses and more
+//! than [`MAX_NEURONS`] neurons goes to DRAM when its SRAM-only slices would hold fewer than
+//! [`AUTO_DRAM_SLICE`] neurons; everything else stays in SRAM (small models keep their images).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::artifact::image::{HEADER_WORDS, MAX_NEURONS, MAX_TYPES};
 use super::cost;
@@ -31,6 +41,23 @@ use super::network::{Network, PopulationKind, Schedule};
 /// 1 ms ticks) is above the ~33 Hz of the peer benchmark yet keeps estimates for 10^4-neuron
 /// nets with 100–200 synapses per neuron meaningful (1.0 would forbid them outright).
 pub const DEFAULT_MAX_RATE: f64 = 0.1;
+
+/// Under [`SynapseStorage::Auto`], SRAM-only slices smaller than this send a large population's
+/// synapses to DRAM (sPyNNaker's 256 neurons per core is the comparison point).
+pub const AUTO_DRAM_SLICE: u64 = 256;
+
+/// Where LIF populations keep their synapse sections (compile option `synapses`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SynapseStorage {
+    /// Always PE SRAM (the behaviour before DRAM was modelled).
+    Sram,
+    /// Always the chip's DRAM (LIF populations with incoming synapses).
+    Dram,
+    /// DRAM only where SRAM would cut a large population into small slices (module docs).
+    #[default]
+    Auto,
+}
 
 /// Largest synapse delay a synapse word holds.
 const MAX_DELAY: u32 = 15;
@@ -63,6 +90,10 @@ pub struct PopulationPlan {
     pub cycles_feasible: bool,
     /// Largest estimated SRAM of a slice in bytes (an upper bound of the built image's).
     pub est_sram_max: u64,
+    /// Synapse sections live in the chip's DRAM (image flag SYNAPSES_DRAM).
+    pub dram: bool,
+    /// Largest estimated DRAM of a slice in bytes (0 for SRAM populations).
+    pub est_dram_max: u64,
     /// Largest estimated cycles per tick of a slice.
     pub est_cycles_max: u64,
 }
@@ -368,10 +399,24 @@ pub fn group_words_bound(pre_size: u64, pre_slices: u64, syn: u64) -> u64 {
     per_neuron.min(per_slice) + syn
 }
 
+/// Upper bound on the synapse-section words one pre population adds to a DRAM slice (see
+/// [`group_words_bound`] for the arguments). The builder keeps one master entry per pre slice
+/// with rows here and picks for each the cheaper of a plain pointer array (a word per pre
+/// neuron) and a BITMAP entry (a bit per pre neuron plus a word per present row); summed over
+/// the pre slices the bitmaps take at most `ceil(pre_size / 32) + pre_slices` words.
+pub fn dram_group_words_bound(pre_size: u64, pre_slices: u64, syn: u64) -> u64 {
+    let h = pre_size.min(syn);
+    let present = pre_slices.min(h);
+    let pointers = pre_size.min(pre_size.div_ceil(32) + present + h);
+    pointers + h + syn
+}
+
 /// Resources of one slice.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct SliceCost {
     sram: u64,
+    /// DRAM bytes of the synapse section (0 when it is in SRAM).
+    dram: u64,
     cycles: f64,
     /// Cycles that do not shrink with the slice (tick overhead and received packets).
     fixed_cycles: f64,
@@ -388,8 +433,10 @@ fn slice_cost(
     first: u64,
     n: u64,
     slices: &[u32],
-    macs: u32,
+    machine: &Machine,
+    dram: bool,
 ) -> SliceCost {
+    let macs = machine.chip.macs_per_cycle;
     let rate_out = info.rate.get(pop).copied().unwrap_or(1.0);
     let send = info.outgoing.get(pop).is_some_and(|o| !o.is_empty());
     let spikes = if send { n as f64 * rate_out } else { 0.0 };
@@ -399,13 +446,16 @@ fn slice_cost(
         let words = u64::from(HEADER_WORDS);
         return SliceCost {
             sram: cost::pe_sram_bytes(words, cost::source_state_bytes(n), n),
+            dram: 0,
             cycles: overhead + cost::source_cycles(n) as f64 + spike_cycles,
             fixed_cycles: overhead,
         };
     };
     let k = info.incoming.get(pop).map_or(0, Vec::len) as u64;
     let d = info.slots.get(pop).copied().unwrap_or(1);
-    let mut words = u64::from(HEADER_WORDS) + 4 * n + 5 * k * n + 1;
+    let mut words = u64::from(HEADER_WORDS) + 4 * n + 5 * k * n;
+    // The synapse section (with its shared empty row word) is in SRAM or DRAM.
+    let mut section = 1u64;
     let mut fixed = overhead;
     let mut work = 0.0;
     for (pre, projs) in groups {
@@ -423,7 +473,13 @@ fn slice_cost(
             let p = &net.projections[j];
             cost::kernel_kind(p.payload, p.weight_bits)
         })) == super::artifact::manifest::KernelKind::Mac;
-        words += group_words_bound(pre_size, pre_slices, syn);
+        let h_u = pre_size.min(syn);
+        if dram {
+            words += 5 * pre_slices.min(h_u);
+            section += dram_group_words_bound(pre_size, pre_slices, syn);
+        } else {
+            words += group_words_bound(pre_size, pre_slices, syn);
+        }
         let rate = info.rate.get(*pre).copied().unwrap_or(1.0);
         // Every packet of a pre slice routed here costs the lookup, hit or not.
         fixed += pre_size as f64 * rate * cost::PACKET_CYCLES as f64;
@@ -434,11 +490,22 @@ fn slice_cost(
         } else {
             rate * syn as f64 * cost::EVENT_SYNAPSE_CYCLES as f64
         };
+        if dram {
+            // One DMA per row a packet selects: set-up plus count and synapse words.
+            let c = &machine.chip;
+            work += rate
+                * (h * f64::from(c.dram_row_setup_cycles)
+                    + 4.0 * (syn + h_u) as f64 / f64::from(c.dram_bytes_per_cycle.max(1)));
+        }
+    }
+    if !dram {
+        words += section;
     }
     let k32 = u32::try_from(k).unwrap_or(u32::MAX);
     let cycles = fixed + work + cost::neuron_cycles(n, k32) as f64 + spike_cycles;
     SliceCost {
         sram: cost::pe_sram_bytes(words, cost::lif_state_bytes(n, d, k32), n),
+        dram: if dram { section.saturating_mul(4) } else { 0 },
         cycles,
         fixed_cycles: fixed,
     }
@@ -454,19 +521,22 @@ fn worst_slice(
     pop: usize,
     n: u64,
     slices: &[u32],
-    macs: u32,
+    machine: &Machine,
+    dram: bool,
 ) -> SliceCost {
     let size = net.populations.get(pop).map_or(0, |p| p.size as u64);
     let mut worst = SliceCost {
         sram: 0,
+        dram: 0,
         cycles: 0.0,
         fixed_cycles: 0.0,
     };
     let mut first = 0;
     while first < size {
         let count = n.min(size - first);
-        let c = slice_cost(net, info, groups, pop, first, count, slices, macs);
+        let c = slice_cost(net, info, groups, pop, first, count, slices, machine, dram);
         worst.sram = worst.sram.max(c.sram);
+        worst.dram = worst.dram.max(c.dram);
         worst.cycles = worst.cycles.max(c.cycles);
         worst.fixed_cycles = worst.fixed_cycles.max(c.fixed_cycles);
         first += count;
@@ -474,34 +544,84 @@ fn worst_slice(
     worst
 }
 
-/// Plans one population given the current slice counts of all populations.
+/// Plans one population given the current slice counts of all populations and the storage
+/// option (see the module docs for `Auto`).
 fn plan_population(
     net: &Network,
     info: &NetInfo,
     pop: usize,
     slices: &[u32],
     machine: &Machine,
+    storage: SynapseStorage,
+) -> Result<PopulationPlan, Spinnaker2Error> {
+    let size = net.populations.get(pop).map_or(0, |p| p.size as u64);
+    let lif = matches!(
+        net.populations.get(pop).map(|p| &p.kind),
+        Some(PopulationKind::Lif(_))
+    );
+    let has_synapses = info.incoming.get(pop).is_some_and(|v| !v.is_empty());
+    if !lif || !has_synapses {
+        return plan_with(net, info, pop, slices, machine, false);
+    }
+    match storage {
+        SynapseStorage::Sram => plan_with(net, info, pop, slices, machine, false),
+        SynapseStorage::Dram => plan_with(net, info, pop, slices, machine, true),
+        SynapseStorage::Auto => {
+            if size <= u64::from(MAX_NEURONS) {
+                return plan_with(net, info, pop, slices, machine, false);
+            }
+            match plan_with(net, info, pop, slices, machine, false) {
+                Ok(p) if u64::from(p.slice_size) >= AUTO_DRAM_SLICE.min(size) => Ok(p),
+                sram => plan_with(net, info, pop, slices, machine, true).or(sram),
+            }
+        }
+    }
+}
+
+/// Plans one population with its synapses in SRAM or (`dram`) in DRAM.
+fn plan_with(
+    net: &Network,
+    info: &NetInfo,
+    pop: usize,
+    slices: &[u32],
+    machine: &Machine,
+    dram: bool,
 ) -> Result<PopulationPlan, Spinnaker2Error> {
     let budget = machine.sram_budget_per_pe();
+    let dram_budget = machine.dram_share_per_pe();
     let cycle_budget = machine.cycles_per_tick() as f64;
-    let macs = machine.chip.macs_per_cycle;
     let g = groups(net, info, pop);
     let size = net.populations.get(pop).map_or(0, |p| p.size as u64);
     let name = net.populations.get(pop).map_or("", |p| p.name.as_str());
-    let one = worst_slice(net, info, &g, pop, 1, slices, macs);
+    let worst = |n: u64| worst_slice(net, info, &g, pop, n, slices, machine, dram);
+    let one = worst(1);
     if one.sram > budget {
         return Err(Spinnaker2Error::TooBig {
             reason: format!(
-                "a single neuron of population `{name}` needs {} bytes of PE SRAM, the budget \
+                "a single neuron of population `{name}` needs {} bytes of PE SRAM{}, the budget \
                  per PE is {budget} bytes",
-                one.sram
+                one.sram,
+                if dram {
+                    " with its synapses in DRAM"
+                } else {
+                    ""
+                }
+            ),
+        });
+    }
+    if one.dram > dram_budget {
+        return Err(Spinnaker2Error::TooBig {
+            reason: format!(
+                "a single neuron of population `{name}` needs {} bytes of DRAM for its synapses, \
+                 a PE's share of the chip's DRAM is {dram_budget} bytes",
+                one.dram
             ),
         });
     }
     let cycles_feasible = one.cycles <= cycle_budget;
     let fits = |n: u64| {
-        let c = worst_slice(net, info, &g, pop, n, slices, macs);
-        c.sram <= budget && (!cycles_feasible || c.cycles <= cycle_budget)
+        let c = worst(n);
+        c.sram <= budget && c.dram <= dram_budget && (!cycles_feasible || c.cycles <= cycle_budget)
     };
     let max_n = size.min(u64::from(MAX_NEURONS));
     let (mut lo, mut hi) = (1u64, max_n);
@@ -519,31 +639,47 @@ fn plan_population(
     let count = size.div_ceil(lo);
     let even = size.div_ceil(count);
     let n = if even < lo && fits(even) { even } else { lo };
-    let worst = worst_slice(net, info, &g, pop, n, slices, macs);
+    let chosen = worst(n);
     // What stopped the search: the neuron limit, or whichever budget the next size breaks.
     let limit = if lo == max_n {
         Limit::Neurons
-    } else if worst_slice(net, info, &g, pop, lo + 1, slices, macs).sram > budget {
-        Limit::Sram
     } else {
-        Limit::Cycles
+        let next = worst(lo + 1);
+        if next.sram > budget || next.dram > dram_budget {
+            Limit::Sram
+        } else {
+            Limit::Cycles
+        }
     };
     Ok(PopulationPlan {
         slice_size: u32::try_from(n).unwrap_or(MAX_NEURONS),
         slices: u32::try_from(size.div_ceil(n)).unwrap_or(u32::MAX),
         limit,
         cycles_feasible,
-        est_sram_max: worst.sram,
-        est_cycles_max: worst.cycles.ceil() as u64,
+        est_sram_max: chosen.sram,
+        dram,
+        est_dram_max: chosen.dram,
+        est_cycles_max: chosen.cycles.ceil() as u64,
     })
 }
 
-/// Cuts every population into slices (see the module docs).
+/// Cuts every population into slices with [`SynapseStorage::Auto`] (see the module docs).
 pub fn partition(
     net: &Network,
     info: &NetInfo,
     machine: &Machine,
     max_rate: f64,
+) -> Result<Partition, Spinnaker2Error> {
+    partition_with(net, info, machine, max_rate, SynapseStorage::Auto)
+}
+
+/// Cuts every population into slices, synapses stored as `storage` says.
+pub fn partition_with(
+    net: &Network,
+    info: &NetInfo,
+    machine: &Machine,
+    max_rate: f64,
+    storage: SynapseStorage,
 ) -> Result<Partition, Spinnaker2Error> {
     let mut slices: Vec<u32> = net
         .populations
@@ -552,7 +688,7 @@ pub fn partition(
         .collect();
     for _ in 0..MAX_FIXED_POINT_ROUNDS {
         let plans = (0..net.populations.len())
-            .map(|pop| plan_population(net, info, pop, &slices, machine))
+            .map(|pop| plan_population(net, info, pop, &slices, machine, storage))
             .collect::<Result<Vec<_>, _>>()?;
         let next: Vec<u32> = plans
             .iter()
@@ -589,19 +725,14 @@ fn lower_bound(
     for (pop, p) in net.populations.iter().enumerate() {
         let size = p.size as u64;
         let g = groups(net, info, pop);
-        let whole = slice_cost(
-            net,
-            info,
-            &g,
-            pop,
-            0,
-            size,
-            slices,
-            machine.chip.macs_per_cycle,
-        );
+        let dram = plans.get(pop).is_some_and(|pl| pl.dram);
+        let whole = slice_cost(net, info, &g, pop, 0, size, slices, machine, dram);
         let mut bound = size
             .div_ceil(u64::from(MAX_NEURONS))
             .max(whole.sram.div_ceil(budget));
+        if dram {
+            bound = bound.max(whole.dram.div_ceil(machine.dram_share_per_pe().max(1)));
+        }
         if plans.get(pop).is_some_and(|pl| pl.cycles_feasible) {
             bound = bound.max((whole.cycles.ceil() as u64).div_ceil(cycle_budget));
         }
@@ -694,6 +825,76 @@ mod tests {
         assert!(plan.cycles_feasible);
         assert!(plan.est_cycles_max <= 20_000);
         assert!(plan.slices >= 2);
+    }
+
+    #[test]
+    fn auto_storage_moves_large_sparse_populations_to_dram() {
+        let net = synthetic::bench(5000, 100, 100, 2);
+        let Ok(sched) = net.schedule() else {
+            panic!("schedule")
+        };
+        let Ok(info) = analyse(&net, &sched, DEFAULT_MAX_RATE) else {
+            panic!("analyse")
+        };
+        let m = Machine::spinnaker2_board48();
+        let plan = |storage| {
+            let p = partition_with(&net, &info, &m, DEFAULT_MAX_RATE, storage);
+            let Ok(p) = p else { panic!("{p:?}") };
+            p
+        };
+        let sram = plan(SynapseStorage::Sram);
+        assert!(!sram.plans[1].dram);
+        assert!(u64::from(sram.plans[1].slice_size) < AUTO_DRAM_SLICE);
+        assert_eq!(sram.plans[1].est_dram_max, 0);
+        let auto = plan(SynapseStorage::Auto);
+        assert_eq!(auto, plan(SynapseStorage::Dram));
+        let lif = &auto.plans[1];
+        assert!(lif.dram);
+        // The SRAM now holds only parameters, state and one master entry per pre slice.
+        assert!(u64::from(lif.slice_size) >= AUTO_DRAM_SLICE, "{lif:?}");
+        assert!(lif.est_sram_max <= m.sram_budget_per_pe());
+        assert!(lif.est_dram_max > 0 && lif.est_dram_max <= m.dram_share_per_pe());
+        assert!(auto.total_slices() * 4 < sram.total_slices());
+        assert!(auto.lower_bound <= auto.total_slices());
+        // Sources never go to DRAM.
+        assert!(!auto.plans[0].dram);
+        // A small population stays in SRAM under Auto even when SRAM cuts it.
+        let small = synthetic::layered(&[200, 100], 3, false);
+        let Ok(s2) = small.schedule() else { panic!() };
+        let Ok(i2) = analyse(&small, &s2, DEFAULT_MAX_RATE) else {
+            panic!()
+        };
+        let Ok(p2) = partition(&small, &i2, &Machine::tiny(2, 1), DEFAULT_MAX_RATE) else {
+            panic!()
+        };
+        assert!(!p2.plans[1].dram);
+        assert!(p2.plans[1].slices > 1);
+        // A DRAM share too small for one neuron's synapses is a clear error.
+        let mut tiny_dram = m.clone();
+        tiny_dram.chip.dram_bytes = 152 * 64;
+        let e = partition_with(
+            &net,
+            &info,
+            &tiny_dram,
+            DEFAULT_MAX_RATE,
+            SynapseStorage::Dram,
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(e.contains("bytes of DRAM for its synapses"), "{e}");
+    }
+
+    #[test]
+    fn dram_words_bound() {
+        // 10^5 pre neurons in 100 slices, 20 synapses: bitmaps 3125 + 20 present + 20
+        // pointers, 20 counts, 20 synapses.
+        assert_eq!(
+            dram_group_words_bound(100_000, 100, 20),
+            3125 + 20 + 20 + 20 + 20
+        );
+        // Dense: the plain pointer array bounds it.
+        assert_eq!(dram_group_words_bound(100, 1, 1000), 100 + 100 + 1000);
     }
 
     #[test]

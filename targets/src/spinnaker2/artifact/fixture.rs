@@ -33,6 +33,7 @@ pub fn lif_image() -> PeImage {
         payload: false,
         reset_subtract: false,
         sends: false,
+        synapses_dram: false,
         start_tick: 1,
         state_bits: 16,
         frac_bits: 4,
@@ -83,6 +84,7 @@ fn pe_info(m: &Machine, pe: u32, population: usize) -> PeInfo {
         bytes: 0,
         digest: String::new(),
         sram_bytes: 1000,
+        dram_bytes: 0,
         est_cycles_per_tick: 500,
     }
 }
@@ -160,6 +162,8 @@ pub fn artifact() -> Artifact {
             chips_used: 1,
             sram_max_per_pe: 1000,
             sram_total: 2000,
+            dram_max_per_chip: 0,
+            dram_total: 0,
             expected_packets_per_step: 2.5,
             longest_path_cycles: 2,
         },

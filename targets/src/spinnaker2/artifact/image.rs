@@ -5,7 +5,8 @@
 //! header (20 words)
 //!  0 magic 0x324E4E53 ("SNN2")   1 version (1)          2 role: 0 source, 1 lif
 //!  3 n neurons (1..=1024)         4 key_base (neuron i sends key_base + i)
-//!  5 flags: bit0 RECORD, bit1 PAYLOAD (source sends values), bit2 RESET_SUBTRACT, bit3 SENDS
+//!  5 flags: bit0 RECORD, bit1 PAYLOAD (source sends values), bit2 RESET_SUBTRACT, bit3 SENDS,
+//!           bit4 SYNAPSES_DRAM (lif: the synapse section lives in the chip's DRAM)
 //!  6 start_tick (population depth) 7 state_bits (2..=32)   8 frac_bits (0..=30)
 //!  9 K synapse types (0..=4)     10 D ring slots (power of two, 1..=16)
 //! 11 M master entries            12 S synapse-section words
@@ -14,11 +15,20 @@
 //! 19 checksum: FNV-1a 32 over all image bytes with this word taken as 0
 //! neuron section (lif): n x {decay, bias, threshold, v_reset} (i32)
 //! requant section (lif): K x n x {multiplier, shift, zero_point, lo, hi}, type-major
-//! master table: M x {key, mask, index_off, n_rows, flags (bit0 PAYLOAD)}, sorted by key
+//! master table: M x {key, mask, index_off, n_rows, flags (bit0 PAYLOAD, bit1 BITMAP)},
+//!    sorted by key
 //! synapse section: row-pointer arrays (n_rows words each, offsets in the section) and rows
 //!    [count, syn_0 .. syn_count-1]; synapse word: bits 0..9 post, 10..13 delay (1..=D),
-//!    14..15 type (< K), 16..31 weight (i16)
+//!    14..15 type (< K), 16..31 weight (i16). A BITMAP entry's index_off points instead at
+//!    ceil(n_rows / 32) bitmap words (bit j % 32 of word j / 32 set when row j exists; bits at
+//!    or past n_rows clear) followed by one pointer per set bit, in row order: row j's pointer
+//!    is the (number of set bits below j)-th; a clear bit is an empty row.
 //! ```
+//! With SYNAPSES_DRAM the image is still one file with the same layout; the loader puts the
+//! synapse section (row pointers, bitmaps and rows) into the chip's DRAM instead of the PE's
+//! SRAM, so it does not count against the PE's SRAM ([`PeImage::sram_words`]) and each row a
+//! packet selects is fetched by DMA (`cost::dram_row_cycles`). Header, neuron, requant and
+//! master sections stay in SRAM.
 //! Source images have K = 0, D = 1, M = S = 0, state_bits = frac_bits = start_tick = 0 and no
 //! neuron or requant section (all offsets equal 20).
 //!
@@ -64,8 +74,15 @@ pub const FLAG_PAYLOAD: u32 = 2;
 pub const FLAG_RESET_SUBTRACT: u32 = 4;
 /// Header flag: spikes have routes and are sent.
 pub const FLAG_SENDS: u32 = 8;
+/// Header flag: the synapse section lives in the chip's DRAM (LIF PEs only).
+pub const FLAG_SYNAPSES_DRAM: u32 = 16;
+/// Every header flag bit this version defines.
+const FLAG_MASK: u32 = 0x1f;
 /// Master-entry flag: the weight is multiplied by the packet payload.
 pub const MASTER_FLAG_PAYLOAD: u32 = 1;
+/// Master-entry flag: the entry's row pointers are a bitmap plus the pointers of present rows
+/// (sparse key blocks pay a bit, not a word, per absent row).
+pub const MASTER_FLAG_BITMAP: u32 = 2;
 
 /// Header word indices (the C kernel's `SNNC_H_*` constants mirror them).
 mod hw {
@@ -134,6 +151,13 @@ pub struct MasterEntry {
     pub n_rows: u32,
     /// Weights are multiplied by the packet payload.
     pub payload: bool,
+    /// Flag BITMAP: `index_off` points at a row bitmap followed by the present rows' pointers.
+    pub bitmap: bool,
+}
+
+/// Bitmap words of a BITMAP entry with `n_rows` rows.
+pub fn bitmap_words(n_rows: u32) -> u32 {
+    n_rows.div_ceil(32)
 }
 
 /// One decoded synapse word.
@@ -225,6 +249,7 @@ pub fn build_synaptic_matrix(
             index_off,
             n_rows,
             payload: b.payload,
+            bitmap: false,
         });
         let ptrs = words.len();
         words.resize(ptrs + b.rows.len(), 0);
@@ -262,6 +287,8 @@ pub struct PeImage {
     pub reset_subtract: bool,
     /// Flag SENDS: spikes are sent (they have routes).
     pub sends: bool,
+    /// Flag SYNAPSES_DRAM (LIF): the synapse section lives in the chip's DRAM.
+    pub synapses_dram: bool,
     /// First tick at which neurons update (the population's depth).
     pub start_tick: u32,
     /// Membrane register width, 2..=32 (LIF; 0 for sources).
@@ -344,6 +371,7 @@ impl PeImage {
             payload,
             reset_subtract: false,
             sends,
+            synapses_dram: false,
             start_tick: 0,
             state_bits: 0,
             frac_bits: 0,
@@ -378,6 +406,25 @@ impl PeImage {
         .total
     }
 
+    /// Words of the image the PE keeps in SRAM: all of it, or all but the synapse section
+    /// when that lives in DRAM.
+    pub fn sram_words(&self) -> u64 {
+        if self.synapses_dram {
+            self.words().saturating_sub(self.synapses.len() as u64)
+        } else {
+            self.words()
+        }
+    }
+
+    /// Bytes of the chip's DRAM the image occupies (its synapse section when SYNAPSES_DRAM).
+    pub fn dram_bytes(&self) -> u64 {
+        if self.synapses_dram {
+            self.synapses.len() as u64 * 4
+        } else {
+            0
+        }
+    }
+
     /// The master entry matching `key` (`key & mask == entry.key`), by binary search (valid
     /// images have disjoint prefix-mask blocks sorted by key, so at most one matches).
     pub fn lookup(&self, key: u32) -> Option<&MasterEntry> {
@@ -389,14 +436,52 @@ impl PeImage {
     /// The synapse words of row `j` of `entry` (without the count word), or `None` when `j` is
     /// not below `n_rows` or the row is out of the section (never for a validated image).
     pub fn row(&self, entry: &MasterEntry, j: u32) -> Option<&[u32]> {
+        let (start, count) = self.row_span(entry, j)?;
+        self.synapses.get(start..start.checked_add(count)?)
+    }
+
+    /// `(start, count)` of row `j` of `entry` in the synapse section (the synapse words, after
+    /// the count word), or `None` when `j` is not below `n_rows` or the row is out of the
+    /// section (never for a validated image). An absent row of a BITMAP entry is `(0, 0)`.
+    pub fn row_span(&self, entry: &MasterEntry, j: u32) -> Option<(usize, usize)> {
+        let ptr = self.row_pointer(entry, j)?;
+        let Some(ptr) = ptr else {
+            return Some((0, 0));
+        };
+        let ptr = ptr as usize;
+        let count = *self.synapses.get(ptr)? as usize;
+        let start = ptr.checked_add(1)?;
+        (start.checked_add(count)? <= self.synapses.len()).then_some((start, count))
+    }
+
+    /// Word offset of row `j`'s count word: `Some(None)` for an absent row of a BITMAP entry,
+    /// `None` when `j` is not below `n_rows` or a word is out of the section.
+    fn row_pointer(&self, entry: &MasterEntry, j: u32) -> Option<Option<u32>> {
         if j >= entry.n_rows {
             return None;
         }
-        let ptr_at = usize::try_from(u64::from(entry.index_off) + u64::from(j)).ok()?;
-        let ptr = *self.synapses.get(ptr_at)? as usize;
-        let count = *self.synapses.get(ptr)? as usize;
-        self.synapses
-            .get(ptr.checked_add(1)?..ptr.checked_add(1)?.checked_add(count)?)
+        let base = entry.index_off as usize;
+        if !entry.bitmap {
+            return self
+                .synapses
+                .get(base.checked_add(j as usize)?)
+                .map(|&p| Some(p));
+        }
+        let word = *self.synapses.get(base.checked_add((j / 32) as usize)?)?;
+        if word & (1 << (j % 32)) == 0 {
+            return Some(None);
+        }
+        let before: u32 = self
+            .synapses
+            .get(base..base + (j / 32) as usize)?
+            .iter()
+            .map(|w| w.count_ones())
+            .sum();
+        let rank = before + (word & ((1u32 << (j % 32)) - 1)).count_ones();
+        let at = base
+            .checked_add(bitmap_words(entry.n_rows) as usize)?
+            .checked_add(rank as usize)?;
+        self.synapses.get(at).map(|&p| Some(p))
     }
 
     /// Requant parameters of synapse type `k`, neuron `i`.
@@ -413,6 +498,11 @@ impl PeImage {
                 0
             })
             | (if self.sends { FLAG_SENDS } else { 0 })
+            | (if self.synapses_dram {
+                FLAG_SYNAPSES_DRAM
+            } else {
+                0
+            })
     }
 
     /// Checks every rule of the format on the typed form (the rules `decode` enforces beyond
@@ -462,6 +552,12 @@ impl PeImage {
             return Err(header(
                 "flags",
                 "RESET_SUBTRACT is set on a source PE".to_string(),
+            ));
+        }
+        if self.synapses_dram {
+            return Err(header(
+                "flags",
+                "SYNAPSES_DRAM is set on a source PE".to_string(),
             ));
         }
         let sizes = [
@@ -587,6 +683,10 @@ impl PeImage {
                     u64::from(!e.mask) + 1
                 )));
             }
+            if e.bitmap {
+                self.validate_bitmap(index, e, &mut seen_rows)?;
+                continue;
+            }
             if u64::from(e.index_off) + u64::from(e.n_rows) > s {
                 return Err(bad(format!(
                     "row pointers {}..{} exceed the synapse section ({s} words)",
@@ -601,6 +701,62 @@ impl PeImage {
                     .copied()
                     .unwrap_or(u32::MAX);
                 self.validate_row(index, row, ptr, &mut seen_rows)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a BITMAP entry: bitmap and pointers inside the section, no bit at or past
+    /// `n_rows`, every present row valid.
+    fn validate_bitmap(
+        &self,
+        index: usize,
+        e: &MasterEntry,
+        seen: &mut BTreeSet<u32>,
+    ) -> Result<(), ImageError> {
+        let s = self.synapses.len() as u64;
+        let bad = |reason: String| ImageError::Master { index, reason };
+        let nbw = u64::from(bitmap_words(e.n_rows));
+        let base = u64::from(e.index_off);
+        if base + nbw > s {
+            return Err(bad(format!(
+                "row bitmap {base}..{} exceeds the synapse section ({s} words)",
+                base + nbw
+            )));
+        }
+        let bits = self
+            .synapses
+            .get(base as usize..(base + nbw) as usize)
+            .unwrap_or(&[]);
+        if let Some(&last) = bits.last() {
+            let used = e.n_rows - 32 * (nbw as u32 - 1);
+            if used < 32 && last >> used != 0 {
+                return Err(bad(format!(
+                    "row bitmap has bits at or past its {} rows",
+                    e.n_rows
+                )));
+            }
+        }
+        let present: u64 = bits.iter().map(|w| u64::from(w.count_ones())).sum();
+        if base + nbw + present > s {
+            return Err(bad(format!(
+                "{present} row pointers after the bitmap at {base} exceed the synapse section \
+                 ({s} words)"
+            )));
+        }
+        let mut rank = 0u64;
+        for (wi, &w) in bits.iter().enumerate() {
+            for b in 0..32u32 {
+                if w & (1 << b) == 0 {
+                    continue;
+                }
+                let ptr = self
+                    .synapses
+                    .get((base + nbw + rank) as usize)
+                    .copied()
+                    .unwrap_or(u32::MAX);
+                self.validate_row(index, wi as u32 * 32 + b, ptr, seen)?;
+                rank += 1;
             }
         }
         Ok(())
@@ -723,7 +879,8 @@ impl PeImage {
                 e.mask,
                 e.index_off,
                 e.n_rows,
-                if e.payload { MASTER_FLAG_PAYLOAD } else { 0 },
+                (if e.payload { MASTER_FLAG_PAYLOAD } else { 0 })
+                    | (if e.bitmap { MASTER_FLAG_BITMAP } else { 0 }),
             ]);
         }
         w.extend_from_slice(&self.synapses);
@@ -795,7 +952,7 @@ impl PeImage {
             }
         };
         let flags = h(hw::FLAGS);
-        if flags & !0xf != 0 {
+        if flags & !FLAG_MASK != 0 {
             return Err(header("flags", format!("unknown bits in 0x{flags:08x}")));
         }
         let n = h(hw::N);
@@ -859,7 +1016,7 @@ impl PeImage {
             .chunks_exact(5)
             .enumerate()
         {
-            if c[4] & !MASTER_FLAG_PAYLOAD != 0 {
+            if c[4] & !(MASTER_FLAG_PAYLOAD | MASTER_FLAG_BITMAP) != 0 {
                 return Err(ImageError::Master {
                     index,
                     reason: format!("unknown flag bits in 0x{:08x}", c[4]),
@@ -871,6 +1028,7 @@ impl PeImage {
                 index_off: c[2],
                 n_rows: c[3],
                 payload: c[4] & MASTER_FLAG_PAYLOAD != 0,
+                bitmap: c[4] & MASTER_FLAG_BITMAP != 0,
             });
         }
         let img = PeImage {
@@ -881,6 +1039,7 @@ impl PeImage {
             payload: flags & FLAG_PAYLOAD != 0,
             reset_subtract: flags & FLAG_RESET_SUBTRACT != 0,
             sends: flags & FLAG_SENDS != 0,
+            synapses_dram: flags & FLAG_SYNAPSES_DRAM != 0,
             start_tick: h(hw::START_TICK),
             state_bits: h(hw::STATE_BITS),
             frac_bits: h(hw::FRAC_BITS),

@@ -31,6 +31,7 @@ fn lif() -> PeImage {
         payload: false,
         reset_subtract: true,
         sends: true,
+        synapses_dram: false,
         start_tick: 2,
         state_bits: 16,
         frac_bits: 8,
@@ -195,7 +196,7 @@ fn corruptions_give_typed_errors() {
     assert!(is_header(header_field(2, 7), "role"));
     assert!(is_header(header_field(3, 0), "n"));
     assert!(is_header(header_field(3, 1025), "n"));
-    assert!(is_header(header_field(5, 0x10), "flags"));
+    assert!(is_header(header_field(5, 0x20), "flags"));
     assert!(is_header(header_field(5, FLAG_PAYLOAD), "flags"));
     assert!(is_header(header_field(7, 1), "state_bits"));
     assert!(is_header(header_field(8, 31), "frac_bits"));
@@ -330,4 +331,100 @@ fn random_corruption_never_panics() {
         }
     }
     assert!(rejected > 3000, "only {rejected} corruptions rejected");
+}
+
+/// A DRAM image with one BITMAP entry: rows 1 and 40 of a 64-key block present.
+fn bitmap_image() -> PeImage {
+    let mut img = lif();
+    let w = |post, delay, k, wt| synapse_word(post, delay, k, wt).unwrap_or(0);
+    img.synapses_dram = true;
+    // [0] shared empty row, [1..3] bitmap, [3..5] pointers, rows at 5 and 7.
+    img.synapses = vec![
+        0,
+        1 << 1,
+        1 << (40 - 32),
+        5,
+        7,
+        1,
+        w(2, 1, 0, 9),
+        1,
+        w(0, 3, 1, -4),
+    ];
+    img.master = vec![MasterEntry {
+        key: 0x1000,
+        mask: !63,
+        index_off: 1,
+        n_rows: 64,
+        payload: false,
+        bitmap: true,
+    }];
+    img
+}
+
+#[test]
+fn bitmap_rows_and_dram_flag_round_trip() {
+    let img = bitmap_image();
+    let Ok(bytes) = img.encode() else {
+        panic!("encode: {:?}", img.encode().err())
+    };
+    let words: Vec<u32> = bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    // Header flags: RECORD | RESET_SUBTRACT | SENDS | SYNAPSES_DRAM.
+    assert_eq!(words[5], 1 | 4 | 8 | 16);
+    assert_eq!(PeImage::decode(&bytes).ok().as_ref(), Some(&img));
+    let e = img.master[0];
+    assert_eq!(img.row(&e, 1), Some(&img.synapses[6..7]));
+    assert_eq!(img.row(&e, 40), Some(&img.synapses[8..9]));
+    assert_eq!(img.row_span(&e, 2), Some((0, 0)));
+    assert_eq!(img.row(&e, 63), Some(&[][..]));
+    assert_eq!(img.row(&e, 64), None);
+    // The synapse section is in DRAM: SRAM holds the rest.
+    assert_eq!(img.dram_bytes(), 9 * 4);
+    assert_eq!(img.sram_words(), img.words() - 9);
+    let mut sram = img.clone();
+    sram.synapses_dram = false;
+    assert_eq!(sram.sram_words(), sram.words());
+    assert_eq!(sram.dram_bytes(), 0);
+}
+
+#[test]
+fn bad_bitmaps_and_flags_rejected() {
+    // A bit past n_rows.
+    let mut img = bitmap_image();
+    img.master[0].n_rows = 40;
+    assert!(matches!(img.validate(), Err(ImageError::Master { .. })));
+    // More set bits than pointers in the section.
+    let mut img = bitmap_image();
+    img.synapses[2] = u32::MAX;
+    assert!(img.validate().is_err());
+    // A pointer outside the section.
+    let mut img = bitmap_image();
+    img.synapses[4] = 100;
+    assert!(matches!(img.validate(), Err(ImageError::Row { .. })));
+    // SYNAPSES_DRAM on a source.
+    let mut src = PeImage::source(4, 0, 0, false, true);
+    src.synapses_dram = true;
+    assert!(matches!(src.validate(), Err(ImageError::Header { .. })));
+    // Unknown header flag bit 5 and master flag bit 2 are refused by the decoder.
+    let Ok(bytes) = bitmap_image().encode() else {
+        panic!("encode")
+    };
+    let mut w: Vec<u32> = bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    w[5] |= 32;
+    assert!(matches!(
+        PeImage::decode(&seal(w.clone())),
+        Err(ImageError::Header { .. })
+    ));
+    w[5] &= !32;
+    let off_master = w[15] as usize;
+    w[off_master + 4] |= 4;
+    assert!(matches!(
+        PeImage::decode(&seal(w)),
+        Err(ImageError::Master { .. })
+    ));
 }

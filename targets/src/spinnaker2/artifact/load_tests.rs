@@ -283,3 +283,24 @@ fn bad_manifests_give_clear_errors() {
     assert!(load_err(&out.join("nothing")).contains("is not a directory"));
     cleanup("manifest");
 }
+
+#[test]
+fn streamed_write_equals_render() {
+    let out = written("streamed");
+    let Ok(r) = artifact().render(&KERNEL) else {
+        panic!("render")
+    };
+    let mut on_disk = 0;
+    for (rel, bytes) in &r.files {
+        assert_eq!(fs::read(out.join(rel)).ok().as_ref(), Some(bytes), "{rel}");
+        on_disk += 1;
+    }
+    assert_eq!(on_disk, r.files.len());
+    // Nothing else was written: pe/ holds exactly the rendered images.
+    let pe_files = fs::read_dir(out.join("pe")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(
+        pe_files,
+        r.files.keys().filter(|k| k.starts_with("pe/")).count()
+    );
+    cleanup("streamed");
+}

@@ -191,8 +191,13 @@ pub struct PeInfo {
     pub bytes: u64,
     /// `fnv1a64:<16 hex>` of the image file (filled in by the writer).
     pub digest: String,
-    /// SRAM the PE needs at run time: image plus runtime state.
+    /// SRAM the PE needs at run time: image (without a DRAM synapse section) plus runtime
+    /// state.
     pub sram_bytes: u64,
+    /// Bytes of the chip's DRAM the PE's synapse section takes (image flag SYNAPSES_DRAM);
+    /// omitted when 0, so SRAM-only manifests read as before.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dram_bytes: u64,
     /// Cost-model estimate of cycles per tick.
     pub est_cycles_per_tick: u64,
 }
@@ -225,10 +230,21 @@ pub struct Resources {
     pub chips_used: u64,
     pub sram_max_per_pe: u64,
     pub sram_total: u64,
+    /// Largest DRAM use of one chip by synapse sections, bytes (0: all synapses in SRAM).
+    #[serde(default)]
+    pub dram_max_per_chip: u64,
+    /// DRAM used by synapse sections over all chips, bytes.
+    #[serde(default)]
+    pub dram_total: u64,
     /// Expected packets per step (an estimate: depends on firing rates).
     pub expected_packets_per_step: f64,
     /// Longest source-to-sink packet path in cycles.
     pub longest_path_cycles: u64,
+}
+
+/// Serde helper: omit zero counts.
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// The kernel sources in the artifact.

@@ -3,7 +3,10 @@
 //! Rendering is pure (a map from relative path to bytes) so snapshots and tests see exactly what
 //! would be written. Writing goes to a temporary sibling directory that is renamed over the
 //! output only after every file is written, so a failed compile never leaves a half-written
-//! artifact and never destroys the previous one.
+//! artifact and never destroys the previous one. Rendering and writing share one producer of
+//! file contents ([`Artifact::emit`]); writing streams each file to disk as soon as it is
+//! encoded, so the images of large models (gigabytes) are never all held as bytes at once,
+//! and the files are byte-identical to [`Artifact::render`]'s.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -40,8 +43,23 @@ impl Artifact {
     /// sorts PEs by id and routers into file order, then checks the result with the loader's
     /// rules.
     pub fn render(&self, kernel: &[(&str, &str)]) -> Result<RenderedArtifact, ArtifactError> {
-        let mut m = self.manifest.clone();
         let mut files = BTreeMap::new();
+        let manifest = self.emit(kernel, &mut |path, bytes| {
+            files.insert(path, bytes);
+            Ok(())
+        })?;
+        Ok(RenderedArtifact { manifest, files })
+    }
+
+    /// Produces every file as [`Artifact::render`] describes, handing each `(relative path,
+    /// bytes)` to `sink` as soon as it is made (images in PE order, then routing, kernel and
+    /// manifest last), and returns the final manifest. A sink error stops it.
+    fn emit(
+        &self,
+        kernel: &[(&str, &str)],
+        sink: &mut dyn FnMut(String, Vec<u8>) -> Result<(), ArtifactError>,
+    ) -> Result<Manifest, ArtifactError> {
+        let mut m = self.manifest.clone();
 
         let mut images: Vec<_> = self.images.iter().collect();
         images.sort_by_key(|(pe, _)| *pe);
@@ -67,7 +85,7 @@ impl Artifact {
             info.bytes = bytes.len() as u64;
             info.digest = file_digest(&bytes);
             info.image = path.clone();
-            files.insert(path, bytes);
+            sink(path, bytes)?;
         }
 
         let mut routing = self.routing.clone();
@@ -88,7 +106,7 @@ impl Artifact {
             .map(|t| t.entries.len() as u32)
             .max()
             .unwrap_or(0);
-        files.insert(ROUTING_FILE.to_string(), routing_bytes);
+        sink(ROUTING_FILE.to_string(), routing_bytes)?;
 
         let mut kernel: Vec<(&str, &str)> = kernel.to_vec();
         kernel.sort();
@@ -98,15 +116,15 @@ impl Artifact {
             if !is_safe_relative(p) || !p.starts_with("kernel/") {
                 return Err(ArtifactError::invalid(*p, "kernel file outside kernel/"));
             }
-            files.insert(p.to_string(), c.as_bytes().to_vec());
+            sink(p.to_string(), c.as_bytes().to_vec())?;
         }
 
         check_manifest(&m)?;
         let refs: Vec<_> = images.iter().map(|(pe, img)| (*pe, img)).collect();
         check_images(&m, &refs)?;
         check_routing(&m, &routing)?;
-        files.insert(MANIFEST_FILE.to_string(), to_json_bytes(&m, MANIFEST_FILE)?);
-        Ok(RenderedArtifact { manifest: m, files })
+        sink(MANIFEST_FILE.to_string(), to_json_bytes(&m, MANIFEST_FILE)?)?;
+        Ok(m)
     }
 
     /// Renders and writes the artifact to `dir`, replacing a previous artifact there only once
@@ -114,9 +132,13 @@ impl Artifact {
     /// `manifest.json` (it is not a previous artifact, so deleting it would lose user data).
     /// Returns the final manifest.
     pub fn write(&self, dir: &Path, kernel: &[(&str, &str)]) -> Result<Manifest, ArtifactError> {
-        let rendered = self.render(kernel)?;
-        write_files(dir, &rendered.files)?;
-        Ok(rendered.manifest)
+        let mut manifest = None;
+        with_temp_dir(dir, |tmp| {
+            fs::create_dir_all(tmp).map_err(io(tmp))?;
+            manifest = Some(self.emit(kernel, &mut |rel, bytes| write_one(tmp, &rel, &bytes))?);
+            Ok(())
+        })?;
+        manifest.ok_or_else(|| ArtifactError::invalid(MANIFEST_FILE, "no manifest was produced"))
     }
 }
 
@@ -129,6 +151,15 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ArtifactError + '_ {
 
 /// Writes `files` into a fresh temporary sibling of `dir`, then swaps it in.
 pub fn write_files(dir: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<(), ArtifactError> {
+    with_temp_dir(dir, |tmp| fill(tmp, files))
+}
+
+/// Runs `fill_tmp` on a fresh temporary sibling of `dir` (not yet created), then swaps it in
+/// for `dir`; on any error the temporary directory is removed and `dir` is left as it was.
+fn with_temp_dir(
+    dir: &Path,
+    fill_tmp: impl FnOnce(&Path) -> Result<(), ArtifactError>,
+) -> Result<(), ArtifactError> {
     let name = dir
         .file_name()
         .ok_or_else(|| {
@@ -154,7 +185,7 @@ pub fn write_files(dir: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<(), 
             fs::remove_dir_all(stale).map_err(io(stale))?;
         }
     }
-    let result = fill(&tmp, files).and_then(|()| swap_in(&tmp, dir, &old));
+    let result = fill_tmp(&tmp).and_then(|()| swap_in(&tmp, dir, &old));
     if result.is_err() && tmp.exists() {
         // Best effort: the original error is what the user needs to see.
         let _ = fs::remove_dir_all(&tmp);
@@ -184,13 +215,24 @@ fn check_replaceable(dir: &Path) -> Result<(), ArtifactError> {
 fn fill(tmp: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<(), ArtifactError> {
     fs::create_dir_all(tmp).map_err(io(tmp))?;
     for (rel, bytes) in files {
-        let path = tmp.join(rel);
-        if let Some(p) = path.parent() {
-            fs::create_dir_all(p).map_err(io(p))?;
-        }
-        fs::write(&path, bytes).map_err(io(&path))?;
+        write_one(tmp, rel, bytes)?;
     }
     Ok(())
+}
+
+/// Writes one file `rel` under `tmp`, creating its directory.
+fn write_one(tmp: &Path, rel: &str, bytes: &[u8]) -> Result<(), ArtifactError> {
+    if !is_safe_relative(rel) {
+        return Err(ArtifactError::invalid(
+            rel,
+            "path leaves the artifact directory",
+        ));
+    }
+    let path = tmp.join(rel);
+    if let Some(p) = path.parent() {
+        fs::create_dir_all(p).map_err(io(p))?;
+    }
+    fs::write(&path, bytes).map_err(io(&path))
 }
 
 /// Moves a previous `dir` aside, renames `tmp` to `dir`, then deletes the previous one; puts the

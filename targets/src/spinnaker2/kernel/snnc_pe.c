@@ -166,10 +166,43 @@ static int32_t find_entry(const snnc_pe_state *st, uint32_t key)
     return (key & e[1]) == e[0] ? (int32_t)(lo - 1u) : -1;
 }
 
+/* Set bits of `x` (portable; the Cortex-M4 has no population-count instruction). */
+static uint32_t popcount32(uint32_t x)
+{
+    x = x - ((x >> 1) & 0x55555555u);
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    x = (x + (x >> 4)) & 0x0f0f0f0fu;
+    return (x * 0x01010101u) >> 24;
+}
+
+/* Word offset of row `j`'s pointer for a BITMAP entry `e`: 1 on success, 0 for an absent
+ * (empty) row, -1 when a word lies outside the synapse section. */
+static int bitmap_pointer(const snnc_pe_state *st, const uint32_t *e, uint32_t j,
+                          uint32_t *at)
+{
+    uint32_t nbw = e[3] / 32u + ((e[3] % 32u) != 0u), wi, rank = 0, bits;
+    if ((uint64_t)e[2] + nbw > st->s) {
+        return -1;
+    }
+    bits = st->syn[e[2] + j / 32u];
+    if ((bits & (1u << (j % 32u))) == 0u) {
+        return 0;
+    }
+    for (wi = 0; wi < j / 32u; wi++) {
+        rank += popcount32(st->syn[e[2] + wi]);
+    }
+    rank += popcount32(bits & ((1u << (j % 32u)) - 1u));
+    if ((uint64_t)e[2] + nbw + rank >= st->s) {
+        return -1;
+    }
+    *at = e[2] + nbw + rank;
+    return 1;
+}
+
 void snnc_pe_receive(snnc_pe_state *st, uint32_t tick, uint32_t key, uint32_t payload)
 {
     const uint32_t *e, *row;
-    uint32_t j, ptr, count, c, base, slot_mask;
+    uint32_t j, ptr, count, c, base, slot_mask, at;
     int32_t idx;
     int with_payload;
     if (st->role != SNNC_ROLE_LIF) {
@@ -184,11 +217,27 @@ void snnc_pe_receive(snnc_pe_state *st, uint32_t tick, uint32_t key, uint32_t pa
     e = st->master + 5u * (uint32_t)idx;
     j = key & ~e[1];
     /* Row pointer and row must lie in the synapse section (cheap per-packet guard). */
-    if (j >= e[3] || (uint64_t)e[2] + j >= st->s) {
+    if (j >= e[3]) {
         st->out_of_range++;
         return;
     }
-    ptr = st->syn[e[2] + j];
+    if (e[4] & SNNC_MASTER_BITMAP) {
+        int found = bitmap_pointer(st, e, j, &at);
+        if (found < 0) {
+            st->out_of_range++;
+            return;
+        }
+        if (found == 0) {
+            return; /* no row: nothing to add */
+        }
+    } else {
+        if ((uint64_t)e[2] + j >= st->s) {
+            st->out_of_range++;
+            return;
+        }
+        at = e[2] + j;
+    }
+    ptr = st->syn[at];
     if (ptr >= st->s || (uint64_t)ptr + 1u + st->syn[ptr] > st->s) {
         st->out_of_range++;
         return;

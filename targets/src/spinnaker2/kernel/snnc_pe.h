@@ -61,9 +61,17 @@
 #define SNNC_FLAG_PAYLOAD 2u
 #define SNNC_FLAG_RESET_SUBTRACT 4u
 #define SNNC_FLAG_SENDS 8u
+/* The synapse section (row pointers, bitmaps, rows) lives in the chip's DRAM, not the PE's
+ * SRAM. On the chip the loader places it there and each row a packet selects is fetched by
+ * DMA (the cost model charges that); this portable kernel reads it through `syn` wherever the
+ * caller put it, so the flag changes no result. */
+#define SNNC_FLAG_SYNAPSES_DRAM 16u
 
 /* Master entry flags (word 4 of an entry). */
 #define SNNC_MASTER_PAYLOAD 1u
+/* index_off points at ceil(n_rows / 32) bitmap words (bit j set: row j exists) followed by
+ * one row pointer per set bit in row order; a clear bit is an empty row. */
+#define SNNC_MASTER_BITMAP 2u
 
 /* Return codes of snnc_pe_init. */
 #define SNNC_OK 0
@@ -91,7 +99,7 @@ typedef struct {
     const uint32_t *neuron;  /* n x {decay, bias, threshold, v_reset} */
     const uint32_t *requant; /* k x n x {multiplier, shift, zero_point, lo, hi} */
     const uint32_t *master;  /* m x {key, mask, index_off, n_rows, flags} */
-    const uint32_t *syn;     /* s words: row-pointer arrays and rows */
+    const uint32_t *syn;     /* s words: row-pointer arrays, bitmaps and rows (SRAM or DRAM) */
     int32_t *v;              /* n membranes */
     int32_t *acc;            /* d x k x n accumulators: acc[(slot * k + type) * n + i] */
     /* Counters for the platform's diagnostics. */
