@@ -47,8 +47,6 @@
 //! masks are prefix masks (ones then zeros), and entries are sorted by key with disjoint key
 //! blocks. Then at most one entry matches a key and a binary search on `key` finds it.
 
-use std::collections::BTreeSet;
-
 use super::error::ImageError;
 
 /// Word 0: "SNN2" little-endian.
@@ -325,6 +323,30 @@ fn header(field: &'static str, reason: String) -> ImageError {
 
 fn section(section: &'static str, reason: String) -> ImageError {
     ImageError::Section { section, reason }
+}
+
+/// Row offsets already validated (rows may be shared between pointers): one bit per word of
+/// the synapse section, so validation stays linear on images with 10^5 rows.
+struct SeenRows(Vec<u64>);
+
+impl SeenRows {
+    fn new(words: usize) -> SeenRows {
+        SeenRows(vec![0; words.div_ceil(64)])
+    }
+
+    /// Marks `ptr`; true if it was not marked before. Offsets past the section are never
+    /// marked (the caller rejects them).
+    fn insert(&mut self, ptr: u32) -> bool {
+        let (w, b) = ((ptr / 64) as usize, ptr % 64);
+        match self.0.get_mut(w) {
+            Some(word) if *word & (1 << b) == 0 => {
+                *word |= 1 << b;
+                true
+            }
+            Some(_) => false,
+            None => true,
+        }
+    }
 }
 
 /// True for masks made of leading ones then trailing zeros (0 and all-ones included).
@@ -655,7 +677,7 @@ impl PeImage {
     fn validate_master(&self) -> Result<(), ImageError> {
         let s = self.synapses.len() as u64;
         let mut prev_last: Option<u32> = None;
-        let mut seen_rows = BTreeSet::new();
+        let mut seen_rows = SeenRows::new(self.synapses.len());
         for (index, e) in self.master.iter().enumerate() {
             let bad = |reason: String| ImageError::Master { index, reason };
             if !is_prefix_mask(e.mask) {
@@ -712,7 +734,7 @@ impl PeImage {
         &self,
         index: usize,
         e: &MasterEntry,
-        seen: &mut BTreeSet<u32>,
+        seen: &mut SeenRows,
     ) -> Result<(), ImageError> {
         let s = self.synapses.len() as u64;
         let bad = |reason: String| ImageError::Master { index, reason };
@@ -768,7 +790,7 @@ impl PeImage {
         entry: usize,
         row: u32,
         ptr: u32,
-        seen: &mut BTreeSet<u32>,
+        seen: &mut SeenRows,
     ) -> Result<(), ImageError> {
         if !seen.insert(ptr) {
             return Ok(());

@@ -9,6 +9,8 @@
 //! and the files are byte-identical to [`Artifact::render`]'s.
 
 use std::collections::BTreeMap;
+
+use rayon::prelude::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +19,9 @@ use super::digest::{file_digest, files_digest};
 use super::error::ArtifactError;
 use super::manifest::Manifest;
 use super::{image_path, Artifact, MANIFEST_FILE, ROUTING_FILE};
+
+/// Images encoded in parallel before being handed on, bounding the encoded bytes held at once.
+const ENCODE_CHUNK: usize = 64;
 
 /// Every file of an artifact: relative path (with `/` separators) to content, plus the final
 /// manifest (digests filled in).
@@ -70,22 +75,40 @@ impl Artifact {
                 format!("{} images for {} pes entries", images.len(), m.pes.len()),
             ));
         }
-        for (info, (pe, img)) in m.pes.iter_mut().zip(&images) {
-            let path = image_path(*pe);
+        for (info, (pe, _)) in m.pes.iter().zip(&images) {
             if info.pe != *pe {
                 return Err(ArtifactError::invalid(
-                    &path,
+                    image_path(*pe),
                     format!("image of {pe} has no pes entry (next entry is {})", info.pe),
                 ));
             }
-            let bytes = img.encode().map_err(|source| ArtifactError::Image {
-                path: path.clone(),
-                source,
-            })?;
-            info.bytes = bytes.len() as u64;
-            info.digest = file_digest(&bytes);
-            info.image = path.clone();
-            sink(path, bytes)?;
+        }
+        // Images are encoded (validated, checksummed, digested) in parallel a chunk at a time
+        // and handed to the sink in PE order: the output does not depend on the thread count
+        // and at most one chunk of encoded images is held.
+        for (infos, chunk) in m
+            .pes
+            .chunks_mut(ENCODE_CHUNK)
+            .zip(images.chunks(ENCODE_CHUNK))
+        {
+            let encoded = chunk
+                .par_iter()
+                .map(|(pe, img)| {
+                    let path = image_path(*pe);
+                    img.encode()
+                        .map(|bytes| {
+                            let digest = file_digest(&bytes);
+                            (path.clone(), bytes, digest)
+                        })
+                        .map_err(|source| ArtifactError::Image { path, source })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            for (info, (path, bytes, digest)) in infos.iter_mut().zip(encoded) {
+                info.bytes = bytes.len() as u64;
+                info.digest = digest;
+                info.image = path.clone();
+                sink(path, bytes)?;
+            }
         }
 
         let mut routing = self.routing.clone();
