@@ -114,6 +114,7 @@ pub(super) fn map_network(net: &Network, machine: &Machine, per_pe: usize) -> Ar
                         payload: false,
                         reset_subtract: l.reset == Reset::Subtract,
                         sends,
+                        synapses_dram: false,
                         start_tick: schedule.depth[pi],
                         state_bits: l.state_bits,
                         frac_bits: l.frac_bits,
@@ -158,6 +159,7 @@ pub(super) fn map_network(net: &Network, machine: &Machine, per_pe: usize) -> Ar
                 bytes: 0,
                 digest: String::new(),
                 sram_bytes: 0,
+                dram_bytes: 0,
                 est_cycles_per_tick: 0,
             });
             infos.push(SliceInfo {
@@ -320,6 +322,8 @@ pub(super) fn map_network(net: &Network, machine: &Machine, per_pe: usize) -> Ar
             chips_used: 1,
             sram_max_per_pe: 0,
             sram_total: 0,
+            dram_max_per_chip: 0,
+            dram_total: 0,
             expected_packets_per_step: 0.0,
             longest_path_cycles: 0,
         },
@@ -575,6 +579,40 @@ fn compiled_networks_match_the_reference() {
             assert_eq!(run.report.packets.dropped, 0, "{}", net.name);
             assert_eq!(run.report.packets.unmatched, 0, "{}", net.name);
         }
+    }
+}
+
+#[test]
+fn parallel_ticks_give_the_sequential_results() {
+    // Big enough (about 2·10^4 deliveries per tick) that PEs and deliveries of a tick run on
+    // several threads; compared with one thread, NoC on and off, outputs and reports.
+    let net = synthetic::bench(10_000, 100, 100, 3);
+    let art = map_network(&net, &Machine::spinnaker2_default(), 256);
+    let x = to_f32(&poisson(&mut Rng(4), 25, 1000, 0.05));
+    for noc in [false, true] {
+        let emu = Emulator::from_parts(
+            art.manifest.clone(),
+            art.images.clone(),
+            &art.routing,
+            EmuOptions {
+                noc,
+                ..EmuOptions::default()
+            },
+        )
+        .unwrap();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut r = pool.install(|| emu.run_sample(&x)).unwrap();
+            r.report.wall_seconds = 0.0;
+            r.report.events_per_second = 0.0;
+            r
+        };
+        let one = run(1);
+        assert!(one.report.packets.delivered > 25 * 4096, "too little work");
+        assert_eq!(run(3), one, "noc {noc}");
     }
 }
 

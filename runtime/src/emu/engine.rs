@@ -26,7 +26,7 @@ use super::error::EmuError;
 use super::fanout::Plan;
 use super::input::encode_step;
 use super::options::EmuOptions;
-use super::pe::{apply, lif_tick, source_tick, Costs, PeState, Spike};
+use super::pe::{apply, lif_tick, source_tick, PeState, Spike};
 use super::program::PeProgram;
 use super::report::{Counters, Energy, EnergyFigures, Packets, PeCycles, PeSram, RunReport};
 use super::router::TableRouter;
@@ -96,7 +96,6 @@ pub struct Emulator {
     output_len: usize,
     latency: u64,
     cycles_per_tick: u64,
-    costs: Costs,
     sram: Vec<PeSram>,
     energy: EnergyFigures,
     /// Real-time length of a tick in microseconds (static energy).
@@ -302,6 +301,7 @@ impl Emulator {
                 PeSram {
                     pe: p.pe,
                     image_bytes: p.image_bytes,
+                    dram_bytes: p.dram_bytes,
                     state_bytes: p.state_bytes,
                     total_bytes: total,
                     budget_bytes: budget,
@@ -311,9 +311,6 @@ impl Emulator {
         let mut emu = Emulator {
             latency: u64::from(manifest.latency),
             cycles_per_tick: machine.cycles_per_tick(),
-            costs: Costs {
-                macs_per_cycle: machine.chip.macs_per_cycle,
-            },
             manifest,
             pes,
             router,
@@ -334,7 +331,7 @@ impl Emulator {
             &emu.grid,
             emu.pes_per_router,
             emu.noc.max_hops,
-            emu.costs.macs_per_cycle,
+            &emu.manifest.machine,
         )?;
         Ok(emu)
     }
@@ -547,7 +544,7 @@ impl Emulator {
                             sends.push((pi as u32, *sp));
                         }
                     } else {
-                        self.deliver_untimed(t, pi, &spikes, &mut states, &mut counters);
+                        sends.extend(spikes.iter().map(|sp| (pi as u32, *sp)));
                     }
                 }
                 if let Some(s) = states.get_mut(pi) {
@@ -560,6 +557,8 @@ impl Emulator {
                 if let Some(sim) = sim.as_mut() {
                     self.deliver_noc(sim, t, &packets, &sends, &mut states, &mut counters)?;
                 }
+            } else if !self.opts.noc {
+                self.deliver_untimed(t, &sends, &mut states, &mut counters);
             }
             progress(t + 1, ticks);
         }
@@ -624,17 +623,15 @@ impl Emulator {
     fn deliver_untimed(
         &self,
         t: u64,
-        pi: usize,
-        spikes: &[Spike],
+        sends: &[(u32, Spike)],
         states: &mut [PeState],
         c: &mut Counters,
     ) {
-        for sp in spikes {
-            let Some(view) = self.plan.key(pi, sp.neuron as usize) else {
+        let pk = &mut c.packets;
+        for &(pi, sp) in sends {
+            let Some(view) = self.plan.key(pi as usize, sp.neuron as usize) else {
                 continue;
             };
-            self.apply_all(t, &view, sp.payload, states);
-            let pk = &mut c.packets;
             let st = view.stats;
             pk.delivered += view.segments.len() as u64;
             pk.dropped_unrouted += u64::from(st.lost);
@@ -642,6 +639,54 @@ impl Emulator {
             pk.dropped += u64::from(st.lost) + u64::from(st.idle);
             pk.hops += u64::from(st.hops);
         }
+        self.apply_sends(t, sends, states);
+    }
+
+    /// Applies the whole plan of every send (packets that reached all their targets), in send
+    /// order. With several threads and enough work, the PEs are split into one contiguous
+    /// group per thread and every thread applies, in send order, the segments whose target is
+    /// in its group: each PE sees exactly the sequential order, so results do not change.
+    fn apply_sends(&self, t: u64, sends: &[(u32, Spike)], states: &mut [PeState]) {
+        let threads = rayon::current_num_threads();
+        let segments: usize = sends
+            .iter()
+            .filter_map(|&(pi, sp)| self.plan.key(pi as usize, sp.neuron as usize))
+            .map(|v| v.segments.len())
+            .sum();
+        if threads < 2 || states.len() < 2 || segments < PARALLEL_TICK_WORK {
+            for &(pi, sp) in sends {
+                if let Some(view) = self.plan.key(pi as usize, sp.neuron as usize) {
+                    self.apply_all(t, &view, sp.payload, states);
+                }
+            }
+            return;
+        }
+        let chunk = states.len().div_ceil(threads);
+        states
+            .par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(ci, part)| {
+                let lo = ci * chunk;
+                for &(pi, sp) in sends {
+                    let Some(view) = self.plan.key(pi as usize, sp.neuron as usize) else {
+                        continue;
+                    };
+                    let mut at = 0usize;
+                    for seg in view.segments {
+                        let len = seg.len as usize;
+                        let from = at;
+                        at += len;
+                        let Some(s) = (seg.target as usize)
+                            .checked_sub(lo)
+                            .and_then(|i| part.get_mut(i))
+                        else {
+                            continue;
+                        };
+                        let words = view.words.get(from..from + len).unwrap_or(&[]);
+                        apply(s, seg, words, sp.payload, t);
+                    }
+                }
+            });
     }
 
     /// Applies every segment of a key's plan (the packet reached all its targets).
@@ -688,13 +733,14 @@ impl Emulator {
         let pk = &mut c.packets;
         pk.late += counted.late;
         let mut partial = false;
+        let mut full: Vec<(u32, Spike)> = Vec::with_capacity(sends.len());
         for (i, &(pi, sp)) in sends.iter().enumerate() {
             let Some(view) = self.plan.key(pi as usize, sp.neuron as usize) else {
                 continue;
             };
             let got = reached.get(i).copied().unwrap_or(0) as usize;
             if got == view.segments.len() + view.stats.idle as usize {
-                self.apply_all(t, &view, sp.payload, states);
+                full.push((pi, sp));
                 pk.delivered += view.segments.len() as u64;
                 pk.dropped_idle_pe += u64::from(view.stats.idle);
                 pk.dropped += u64::from(view.stats.idle);
@@ -702,10 +748,11 @@ impl Emulator {
                 partial = true;
             }
         }
+        self.apply_sends(t, &full, states);
         if partial {
             // Rare (congestion drops): simulate again, keeping every delivery this time.
-            let full = sim.run(packets, &self.router, false).map_err(noc_err)?;
-            self.apply_partial(t, &full.deliveries, sends, reached, states, pk);
+            let recorded = sim.run(packets, &self.router, false).map_err(noc_err)?;
+            self.apply_partial(t, &recorded.deliveries, sends, reached, states, pk);
         }
         pk.dropped_unrouted += stats.unrouted;
         pk.dropped_congestion += stats.dropped;

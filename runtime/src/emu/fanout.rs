@@ -16,6 +16,7 @@ use super::router::TableRouter;
 use crate::noc::{Port, Router, RouterId};
 use snnc_targets::spinnaker2::artifact::KernelKind;
 use snnc_targets::spinnaker2::cost;
+use snnc_targets::spinnaker2::machine::Machine;
 
 /// One target of a key: the PE and its row (the row's words follow the previous segment's in
 /// [`Plan::words`]).
@@ -149,7 +150,7 @@ fn plan_pe(
     pes: &[PeProgram],
     router: &TableRouter,
     max_hops: u32,
-    macs_per_cycle: u32,
+    machine: &Machine,
     pe_at: &dyn Fn(u32, u8) -> Option<u32>,
 ) -> Result<PePlan, EmuError> {
     let mut out = PePlan::default();
@@ -178,24 +179,22 @@ fn plan_pe(
                     .get(start as usize..start as usize + len as usize)?;
                 let flags =
                     if m.payload { SEG_PAYLOAD } else { 0 } | if m.mac { SEG_MAC } else { 0 };
-                Some((words, flags))
+                // An absent row of a BITMAP entry (start 0) is fetched from nowhere.
+                let fetch = tp.synapses_dram && start > 0;
+                Some((words, flags, fetch))
             });
-            let (len, flags) = match row {
-                Some((words, flags)) => {
+            let (len, flags, cycles) = match row {
+                Some((words, flags, fetch)) => {
                     out.words.extend_from_slice(words);
-                    (words.len() as u32, flags)
+                    let kind = if flags & SEG_MAC != 0 {
+                        KernelKind::Mac
+                    } else {
+                        KernelKind::Event
+                    };
+                    let cycles = cost::packet_cycles_on(machine, kind, words.len() as u64, fetch);
+                    (words.len() as u32, flags, cycles)
                 }
-                None => (0, SEG_UNMATCHED),
-            };
-            let cycles = if flags & SEG_UNMATCHED != 0 {
-                cost::PACKET_CYCLES
-            } else {
-                let kind = if flags & SEG_MAC != 0 {
-                    KernelKind::Mac
-                } else {
-                    KernelKind::Event
-                };
-                cost::packet_cycles(kind, u64::from(len), macs_per_cycle)
+                None => (0, SEG_UNMATCHED, cost::PACKET_CYCLES),
             };
             out.segments.push(Segment {
                 target,
@@ -218,7 +217,7 @@ impl Plan {
         grid: &[u32],
         pes_per_router: usize,
         max_hops: u32,
-        macs_per_cycle: u32,
+        machine: &Machine,
     ) -> Result<Plan, EmuError> {
         use rayon::prelude::*;
         let pe_at = |r: u32, local: u8| -> Option<u32> {
@@ -227,7 +226,7 @@ impl Plan {
         };
         let parts: Vec<Result<PePlan, EmuError>> = pes
             .par_iter()
-            .map(|p| plan_pe(p, pes, router, max_hops, macs_per_cycle, &pe_at))
+            .map(|p| plan_pe(p, pes, router, max_hops, machine, &pe_at))
             .collect();
         let mut plan = Plan::default();
         for part in parts {

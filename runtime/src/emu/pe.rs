@@ -74,12 +74,6 @@ impl PeState {
     }
 }
 
-/// Precomputed per-PE constants of the cost model.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Costs {
-    pub macs_per_cycle: u32,
-}
-
 /// Applies one delivered packet to its target's state `s`: the segment's row `words`
 /// (payload-scaled for payload rows) go into the ring at `t_send + delay`, and the packet's
 /// cycles are charged to the target's next tick.

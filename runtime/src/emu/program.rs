@@ -63,11 +63,17 @@ pub(crate) struct PeProgram {
     pub master: Vec<Master>,
     pub synapses: Vec<u32>,
     /// Per row of every master entry: `(start, len)` of its synapse words in `synapses`,
-    /// resolved from the row pointers and counts once at load time, so a packet costs one
-    /// lookup instead of two dependent loads.
+    /// resolved from the row pointers (or row bitmap) and counts once at load time; `(0, 0)`
+    /// for an absent row of a BITMAP entry (a present row starts after its count word, so at
+    /// least at 1).
     pub spans: Vec<(u32, u32)>,
-    /// Bytes of the encoded image and of the runtime state (`v`, `acc`).
+    /// The synapse section lives in the chip's DRAM: every present row a packet selects is
+    /// fetched by DMA (cost model).
+    pub synapses_dram: bool,
+    /// Bytes of the encoded image kept in SRAM, of its synapse section in DRAM (0 unless
+    /// SYNAPSES_DRAM), and of the runtime state (`v`, `acc`).
     pub image_bytes: u64,
+    pub dram_bytes: u64,
     pub state_bytes: u64,
 }
 
@@ -138,19 +144,18 @@ impl PeProgram {
             let span_base = u32::try_from(spans.len())
                 .map_err(|_| EmuError::artifact(what(), "more than 2^32 rows"))?;
             for j in 0..e.n_rows {
-                let bad = || {
+                // The image's own decoder: plain row-pointer arrays and BITMAP entries alike.
+                let (start, count) = image.row_span(e, j).ok_or_else(|| {
                     EmuError::artifact(
                         what(),
                         format!("master entry {index} row {j} is outside the synapse section"),
                     )
-                };
-                let ptr_at = e.index_off as usize + j as usize;
-                let ptr = *image.synapses.get(ptr_at).ok_or_else(bad)? as usize;
-                let count = *image.synapses.get(ptr).ok_or_else(bad)? as usize;
-                if ptr + 1 + count > image.synapses.len() {
-                    return Err(bad());
-                }
-                spans.push(((ptr + 1) as u32, count as u32));
+                })?;
+                let too_big = || EmuError::artifact(what(), "synapse section beyond 2^32 words");
+                spans.push((
+                    u32::try_from(start).map_err(|_| too_big())?,
+                    u32::try_from(count).map_err(|_| too_big())?,
+                ));
             }
             master.push(Master {
                 key: e.key,
@@ -162,7 +167,9 @@ impl PeProgram {
                 span_base,
             });
         }
-        let image_bytes = image.words().saturating_mul(4);
+        // SRAM holds the image minus a synapse section that lives in DRAM.
+        let image_bytes = image.sram_words().saturating_mul(4);
+        let dram_bytes = image.dram_bytes();
         Ok(PeProgram {
             pe,
             router,
@@ -198,7 +205,9 @@ impl PeProgram {
             master,
             synapses: image.synapses.clone(),
             spans,
+            synapses_dram: image.synapses_dram,
             image_bytes,
+            dram_bytes,
             state_bytes: if lif {
                 image.state_bytes()
             } else {

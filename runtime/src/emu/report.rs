@@ -62,7 +62,10 @@ pub struct PeCycles {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PeSram {
     pub pe: u32,
+    /// The image minus a synapse section kept in DRAM.
     pub image_bytes: u64,
+    /// The synapse section when the image keeps it in the chip's DRAM (not in `total_bytes`).
+    pub dram_bytes: u64,
     pub state_bytes: u64,
     pub total_bytes: u64,
     /// The machine's per-PE budget (SRAM minus the code/stack reserve).

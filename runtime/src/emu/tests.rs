@@ -153,6 +153,7 @@ impl TNet {
                             payload: false,
                             reset_subtract: l.subtract,
                             sends,
+                            synapses_dram: false,
                             start_tick: p.depth,
                             state_bits: l.state_bits,
                             frac_bits: l.frac_bits,
@@ -186,6 +187,7 @@ impl TNet {
                     bytes: 0,
                     digest: String::new(),
                     sram_bytes: 0,
+                    dram_bytes: 0,
                     est_cycles_per_tick: 0,
                 });
                 slices.push(SliceInfo {
@@ -313,6 +315,8 @@ impl TNet {
                 chips_used: 1,
                 sram_max_per_pe: 0,
                 sram_total: 0,
+                dram_max_per_chip: 0,
+                dram_total: 0,
                 expected_packets_per_step: 0.0,
                 longest_path_cycles: 0,
             },
@@ -929,4 +933,48 @@ fn a_copy_dropped_on_one_branch_still_reaches_the_other() {
     // Without drops everything matches.
     let plain = net.emulator(EmuOptions::default());
     assert_eq!(plain.run_sample(&as_f32(&x)).unwrap().output, expect);
+}
+
+#[test]
+fn rows_in_dram_cost_a_fetch_and_change_nothing_else() {
+    let net = two_pe_net(95);
+    let x = spikes(&mut Rng(96), 20, 8);
+    let mut art = net.artifact();
+    let plain = emulator_of(&art, EmuOptions::default())
+        .run_sample(&as_f32(&x))
+        .unwrap();
+    art.images[1].1.synapses_dram = true;
+    let dram = emulator_of(&art, EmuOptions::default())
+        .run_sample(&as_f32(&x))
+        .unwrap();
+    assert_eq!(dram.output, plain.output);
+    assert_eq!(dram.output, net.reference(&x));
+    // Every packet fetched its row: set-up plus (row + count word) bytes over the DMA rate.
+    let m = &net.machine.chip;
+    let (a, b) = (&plain.report, &dram.report);
+    assert_eq!(a.packets.delivered, b.packets.delivered);
+    let total = |r: &RunReport| (r.per_pe[1].mean * r.ticks as f64).round() as u64;
+    let extra = total(b) - total(a);
+    let rows: u64 = x
+        .iter()
+        .flatten()
+        .enumerate()
+        .filter(|(_, &v)| v == 1)
+        .map(|(i, _)| {
+            let len = net.projs[0].w[i % 8].iter().filter(|&&w| w != 0).count() as u64;
+            snnc_targets::spinnaker2::cost::dram_row_cycles(
+                len,
+                m.dram_row_setup_cycles,
+                m.dram_bytes_per_cycle,
+            )
+        })
+        .sum();
+    assert_eq!(extra, rows);
+    // The synapse section leaves SRAM for DRAM.
+    assert!(b.sram[1].dram_bytes > 0);
+    assert_eq!(a.sram[1].dram_bytes, 0);
+    assert_eq!(
+        a.sram[1].image_bytes - b.sram[1].image_bytes,
+        b.sram[1].dram_bytes
+    );
 }
