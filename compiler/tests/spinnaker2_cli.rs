@@ -165,6 +165,27 @@ fn converted_ann_mlp_on_the_emulator_equals_the_reference_on_all_digits() {
 }
 
 #[test]
+fn reset_by_subtraction_is_a_compile_option_applied_to_reference_and_target_alike() {
+    let d = scratch("s2-reset");
+    let case = Case {
+        model: models("snn_mlp/snn_mlp.nir"),
+        passes: vec!["--reset".into(), "subtract".into()],
+    };
+    compile(&case, &d.join("out"), &[]);
+    let text = std::fs::read_to_string(d.join("out/manifest.json")).unwrap();
+    assert!(
+        text.contains("reset-mode=subtract,canonicalize,quantize-snn"),
+        "{text}"
+    );
+    let reference = reference(&case, &d.join("ref.npy"));
+    let (emu, _) = emulate(&d.join("out"), &d.join("emu.npy"), &[]);
+    assert_same_spikes(&emu, &reference);
+    // It changes what the network computes: the default (reset to value) differs.
+    let default = self::reference(&snn_mlp(), &d.join("default.npy"));
+    assert_ne!(default.data, reference.data);
+}
+
+#[test]
 fn a_model_spread_over_several_chips_equals_the_reference() {
     let d = scratch("s2-multichip");
     let case = converted_ann();
@@ -424,20 +445,21 @@ fn a_corrupted_artifact_is_refused_by_run() {
     let mut bytes = std::fs::read(&img).unwrap();
     bytes[100] ^= 0x10;
     std::fs::write(&img, bytes).unwrap();
+    let artifacts = ["good", "flipped", "truncated", "missing"];
     let o = run(&flipped);
-    assert_refused(&o, &["pe_00001.bin"], &y);
+    common::assert_clean_failure(&o, &["pe_00001.bin"], &d, &artifacts[..2]);
     // A truncated routing file.
     let truncated = copy("truncated");
     let r = truncated.join("routing.json");
     let text = std::fs::read_to_string(&r).unwrap();
     std::fs::write(&r, &text[..text.len() / 2]).unwrap();
-    assert_refused(&run(&truncated), &["routing.json"], &y);
+    common::assert_clean_failure(&run(&truncated), &["routing.json"], &d, &artifacts[..3]);
     // No manifest at all.
     let missing = copy("missing");
     std::fs::remove_file(missing.join("manifest.json")).unwrap();
-    assert_refused(&run(&missing), &["manifest.json"], &y);
+    common::assert_clean_failure(&run(&missing), &["manifest.json"], &d, &artifacts);
     // Not an artifact directory.
-    assert_refused(&run(&d.join("nowhere")), &["nowhere"], &y);
+    common::assert_clean_failure(&run(&d.join("nowhere")), &["nowhere"], &d, &artifacts);
     // The good one still runs.
     ok(&run(&good));
 }

@@ -26,6 +26,36 @@ pub struct PassOptions {
     /// The target the model is prepared for.
     #[arg(long, value_enum, default_value_t = Target::Reference)]
     pub target: Target,
+    /// Reset semantics of every spiking neuron, which NIR leaves open: to `v_reset` (NIR's
+    /// reading, what an imported graph has) or by subtracting the threshold. Runs the pass
+    /// `reset-mode` first, so the reference and every target run the same mode.
+    #[arg(long, value_enum)]
+    pub reset: Option<ResetArg>,
+}
+
+/// Values of `--reset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ResetArg {
+    ToValue,
+    Subtract,
+}
+
+impl PassOptions {
+    /// The pipeline spec to run: the target's (see [`Target::pipeline_spec`]), preceded by
+    /// `reset-mode=...` when `--reset` is given.
+    pub fn spec(&self) -> String {
+        let spec = self.target.pipeline_spec(self.passes.as_deref());
+        let reset = match self.reset {
+            None => return spec,
+            Some(ResetArg::ToValue) => "reset-mode=to-value",
+            Some(ResetArg::Subtract) => "reset-mode=subtract",
+        };
+        if spec.is_empty() {
+            reset.to_string()
+        } else {
+            format!("{reset},{spec}")
+        }
+    }
 }
 
 /// A loaded model after its pipeline ran.
@@ -47,7 +77,7 @@ pub fn prepare(
     dt: f32,
     steps: usize,
 ) -> Result<Prepared, CliError> {
-    let spec = opts.target.pipeline_spec(opts.passes.as_deref());
+    let spec = opts.spec();
     let pipeline =
         passes::parse_pipeline(&spec).map_err(|e| pass_error(path, opts.calib.as_deref(), e))?;
     let mut model = load::load(path)?;
@@ -156,7 +186,20 @@ mod tests {
             passes: passes.map(str::to_string),
             calib,
             target: Target::Reference,
+            reset: None,
         }
+    }
+
+    #[test]
+    fn reset_runs_first() {
+        let mut o = opts(Some("canonicalize"), None);
+        assert_eq!(o.spec(), "canonicalize");
+        o.reset = Some(ResetArg::Subtract);
+        assert_eq!(o.spec(), "reset-mode=subtract,canonicalize");
+        o.target = Target::Spinnaker2;
+        o.passes = None;
+        o.reset = Some(ResetArg::ToValue);
+        assert_eq!(o.spec(), "reset-mode=to-value,canonicalize,quantize-snn");
     }
 
     #[test]
