@@ -376,7 +376,10 @@ impl Emulator {
         progress: &Progress<'_>,
     ) -> Result<SampleRun, EmuError> {
         let start = Instant::now();
-        let (output, raster, counters) = self.run_inner(input, progress)?;
+        let (output, raster, counters) = match self.opts.threads {
+            Some(n) => self.pool(n)?.install(|| self.run_inner(input, progress))?,
+            None => self.run_inner(input, progress)?,
+        };
         let report = self.finish(&counters, input.len() as u64, start.elapsed().as_secs_f64());
         Ok(SampleRun {
             output,
@@ -425,14 +428,7 @@ impl Emulator {
                 .collect::<Vec<One>>()
         };
         let results = match self.opts.threads {
-            Some(n) => rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build()
-                .map_err(|e| EmuError::Option {
-                    name: "threads",
-                    reason: e.to_string(),
-                })?
-                .install(work),
+            Some(n) => self.pool(n)?.install(work),
             None => work(),
         };
         let mut total = Counters::new(self.pes.len());
@@ -453,6 +449,17 @@ impl Emulator {
             rasters,
             report,
         })
+    }
+
+    /// A rayon pool of `n` workers for runs with [`EmuOptions::threads`] set.
+    fn pool(&self, n: usize) -> Result<rayon::ThreadPool, EmuError> {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .map_err(|e| EmuError::Option {
+                name: "threads",
+                reason: e.to_string(),
+            })
     }
 
     /// The tick loop of one sample (see the module doc).

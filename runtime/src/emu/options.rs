@@ -13,8 +13,8 @@ pub struct EmuOptions {
     pub noc: bool,
     /// Record a spike raster (tick, population, neuron) of every spike of every population.
     pub trace: bool,
-    /// Worker threads of [`super::Emulator::run_batch`]; `None` uses rayon's global pool. Results
-    /// do not depend on it.
+    /// Worker threads of a run (samples of a batch, PEs and deliveries within a tick); `None`
+    /// uses rayon's global pool. Results do not depend on it.
     pub threads: Option<usize>,
     /// Packets each NoC output FIFO holds (assumption: 8, see `docs/spinnaker2.md`).
     pub noc_queue_capacity: usize,
