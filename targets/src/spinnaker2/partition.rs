@@ -104,7 +104,9 @@ pub struct Partition {
     /// One plan per population, in network order.
     pub plans: Vec<PopulationPlan>,
     /// Lower bound on PEs: per population the largest of neurons / 1,024, SRAM of the whole
-    /// population / budget and (when achievable) cycles / tick budget, summed.
+    /// population / budget, DRAM / a PE's DRAM share (DRAM populations) and (when achievable)
+    /// cycles / tick budget, the cycles without the per-slice fixed part over the budget left
+    /// after it, summed.
     pub lower_bound: u64,
     /// Firing probability per neuron and tick the estimates assumed.
     pub max_rate: f64,
@@ -735,6 +737,14 @@ fn lower_bound(
         }
         if plans.get(pop).is_some_and(|pl| pl.cycles_feasible) {
             bound = bound.max((whole.cycles.ceil() as u64).div_ceil(cycle_budget));
+            // Every slice pays the fixed cycles (tick overhead, every packet routed to it) in
+            // full, and the rest summed over slices is at least the whole population's (rows
+            // only multiply when split), so S slices need S * (budget - fixed) >= rest.
+            let spare = cycle_budget as f64 - whole.fixed_cycles;
+            if spare >= 1.0 {
+                let rest = (whole.cycles - whole.fixed_cycles).max(0.0);
+                bound = bound.max((rest / spare).ceil() as u64);
+            }
         }
         total += bound.max(1);
     }
@@ -825,6 +835,14 @@ mod tests {
         assert!(plan.cycles_feasible);
         assert!(plan.est_cycles_max <= 20_000);
         assert!(plan.slices >= 2);
+        // The bound charges each slice its fixed cycles: close to the slices actually used.
+        assert!(p.lower_bound <= p.total_slices());
+        assert!(
+            p.lower_bound + 1 >= p.total_slices(),
+            "{} / {}",
+            p.lower_bound,
+            p.total_slices()
+        );
     }
 
     #[test]
