@@ -804,6 +804,39 @@ mod tests {
     }
 
     #[test]
+    fn chip_dram_is_summed_and_checked() {
+        let net = synthetic::layered(&[4, 3], 1, false);
+        let mut m = Machine::tiny(2, 1);
+        m.chip.dram_bytes = 1000;
+        // PEs 0 and 1 on chip (0, 0), PE 16 on chip (1, 0).
+        let slice = |pe: u32, dram: u64| BuiltSlice {
+            population: 1,
+            slice: 0,
+            pe: PeId(pe),
+            image: PeImage::source(1, 0, 0, false, false),
+            sram_bytes: 0,
+            dram_bytes: dram,
+            est_cycles_per_tick: 0,
+            synapses: 0,
+        };
+        let built = vec![slice(0, 600), slice(1, 300), slice(16, 50)];
+        let per_chip = dram_per_chip(&built, &m);
+        assert_eq!(per_chip.get(&(0, 0)), Some(&900));
+        assert_eq!(per_chip.get(&(1, 0)), Some(&50));
+        assert!(check_dram(&built, &net, &m).is_ok());
+        let built = vec![slice(0, 600), slice(1, 500)];
+        let msg = check_dram(&built, &net, &m)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            msg.contains("chip (0, 0) needs 1100 bytes of DRAM for the synapses of `lif1`"),
+            "{msg}"
+        );
+        assert!(msg.contains("it has 1000 bytes"), "{msg}");
+    }
+
+    #[test]
     fn buckets_split_synapses_by_post_slice() {
         let net = synthetic::layered(&[10, 7], 3, false);
         let Ok(b) = bucket(&net, 0, 3, 3, 2, 1) else {
