@@ -76,6 +76,11 @@ static int read_header(const uint32_t *w, size_t words, snnc_pe_state *st)
         (st->state_bits < 2 || st->state_bits > 32 || st->frac_bits > 30)) {
         return SNNC_E_HEADER;
     }
+    /* SYNAPSES_DRAM only says where the loader put the synapse section; `syn` reaches it
+     * either way. Unknown flags mean an image this kernel does not understand. */
+    if ((st->flags & ~SNNC_FLAGS_KNOWN) != 0u) {
+        return SNNC_E_HEADER;
+    }
     /* The sections must sit exactly where the layout puts them (as the host loader checks). */
     lif_neuron = st->role == SNNC_ROLE_LIF ? 4u * (uint64_t)st->n : 0u;
     lif_requant = st->role == SNNC_ROLE_LIF ? 5u * (uint64_t)st->k * st->n : 0u;

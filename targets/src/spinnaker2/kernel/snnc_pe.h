@@ -66,6 +66,8 @@
  * DMA (the cost model charges that); this portable kernel reads it through `syn` wherever the
  * caller put it, so the flag changes no result. */
 #define SNNC_FLAG_SYNAPSES_DRAM 16u
+/* Every header flag this kernel knows; snnc_pe_init refuses others (SNNC_E_HEADER). */
+#define SNNC_FLAGS_KNOWN 31u
 
 /* Master entry flags (word 4 of an entry). */
 #define SNNC_MASTER_PAYLOAD 1u
