@@ -162,6 +162,12 @@ fn converted_ann_mlp_on_the_emulator_equals_the_reference_on_all_digits() {
     // Without the packet-level NoC model the routing tables still decide who receives what.
     let (plain, _) = emulate(&d.join("out"), &d.join("plain.npy"), &["--no-noc"]);
     assert_same_spikes(&plain, &reference);
+    // Synaptic matrices in the chip's DRAM instead of PE SRAM: other images, same results.
+    compile(&case, &d.join("dram"), &["--synapses", "dram"]);
+    let m = manifest(&d.join("dram"));
+    assert!(m["resources"]["dram_total"].as_u64().unwrap() > 0, "{m}");
+    let (dram, _) = emulate(&d.join("dram"), &d.join("dram.npy"), &[]);
+    assert_same_spikes(&dram, &reference);
 }
 
 #[test]

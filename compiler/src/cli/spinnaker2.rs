@@ -9,6 +9,7 @@ use snnc_targets::spinnaker2::artifact::digest::file_digest;
 use snnc_targets::spinnaker2::compile::{compile as map_network, CompileOptions};
 use snnc_targets::spinnaker2::lower::{lower_with, LowerOptions};
 use snnc_targets::spinnaker2::machine::Machine;
+use snnc_targets::spinnaker2::partition::SynapseStorage;
 
 use super::{pipeline, CompileArgs, CompileReport};
 use crate::error::CliError;
@@ -25,6 +26,36 @@ pub struct MachineOptions {
     /// (0 < rate <= 1).
     #[arg(long, value_name = "RATE", default_value_t = 0.1)]
     pub max_rate: f64,
+    /// Where synaptic matrices live: PE SRAM, the chip's DRAM (fetched per packet by DMA), or
+    /// auto (DRAM only for large populations SRAM would cut into small slices).
+    #[arg(long, value_enum, default_value_t = Synapses::Auto)]
+    pub synapses: Synapses,
+}
+
+/// Values of `--synapses`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Synapses {
+    Sram,
+    Dram,
+    Auto,
+}
+
+impl Synapses {
+    fn storage(self) -> SynapseStorage {
+        match self {
+            Synapses::Sram => SynapseStorage::Sram,
+            Synapses::Dram => SynapseStorage::Dram,
+            Synapses::Auto => SynapseStorage::Auto,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Synapses::Sram => "sram",
+            Synapses::Dram => "dram",
+            Synapses::Auto => "auto",
+        }
+    }
 }
 
 /// The machine of `opts`: its file, or the default SpiNNaker2 chip.
@@ -72,6 +103,7 @@ pub fn compile(
     flags.insert("steps".to_string(), c.steps.to_string());
     flags.insert("machine".to_string(), machine_name);
     flags.insert("max_rate".to_string(), format!("{}", opts.max_rate));
+    flags.insert("synapses".to_string(), opts.synapses.name().to_string());
     let copts = CompileOptions {
         machine,
         max_rate: opts.max_rate,
@@ -81,7 +113,7 @@ pub fn compile(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         model_digest: file_digest(&bytes),
-        ..CompileOptions::default()
+        synapses: opts.synapses.storage(),
     };
     let (artifact, mapping) = map_network(&net, &copts).map_err(target_err)?;
     eprint!("{}", mapping.render());
