@@ -332,6 +332,7 @@ impl Emulator {
             emu.pes_per_router,
             emu.noc.max_hops,
             &emu.manifest.machine,
+            emu.opts.max_plan_bytes,
         )?;
         Ok(emu)
     }

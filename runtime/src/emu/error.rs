@@ -46,6 +46,14 @@ pub enum EmuError {
         #[source]
         source: NocError,
     },
+    /// The artifact needs more host memory than the emulator allows itself (see
+    /// `docs/spinnaker2.md`, "Emulator"): deliveries per spike times spiking neurons too large.
+    #[error("{what} would need more than {bytes} bytes of host memory (limit {limit}): the mapping sends each spike to too many PEs for the emulator")]
+    TooLarge {
+        what: &'static str,
+        bytes: u64,
+        limit: u64,
+    },
     /// Options out of range (e.g. zero threads).
     #[error("emulator option `{name}`: {reason}")]
     Option { name: &'static str, reason: String },

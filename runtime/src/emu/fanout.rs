@@ -10,6 +10,8 @@
 //! not match the key, or whose block has no row `j`, gets an empty "unmatched" segment: it still
 //! receives (and pays for) the packet, as on hardware.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use super::error::EmuError;
 use super::program::PeProgram;
 use super::router::TableRouter;
@@ -144,15 +146,30 @@ struct PePlan {
     words: Vec<u32>,
 }
 
-/// Plans every key of PE `p` (none if it does not send).
-fn plan_pe(
-    p: &PeProgram,
-    pes: &[PeProgram],
-    router: &TableRouter,
+/// What planning one PE needs to know, shared by the parallel planners.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    pes: &'a [PeProgram],
+    router: &'a TableRouter,
     max_hops: u32,
-    machine: &Machine,
-    pe_at: &dyn Fn(u32, u8) -> Option<u32>,
-) -> Result<PePlan, EmuError> {
+    machine: &'a Machine,
+    pe_at: &'a (dyn Fn(u32, u8) -> Option<u32> + Sync),
+    /// Bytes planned so far over all PEs, and the limit.
+    used: &'a AtomicU64,
+    limit: u64,
+}
+
+/// Plans every key of PE `p` (none if it does not send).
+fn plan_pe(p: &PeProgram, ctx: &Ctx<'_>) -> Result<PePlan, EmuError> {
+    let Ctx {
+        pes,
+        router,
+        max_hops,
+        machine,
+        pe_at,
+        used,
+        limit,
+    } = *ctx;
     let mut out = PePlan::default();
     if !p.sends {
         return Ok(out);
@@ -161,6 +178,16 @@ fn plan_pe(
     for i in 0..p.n {
         let key = p.key_base.wrapping_add(i as u32);
         let (targets, stats) = walk(router, source, p.local, key, p.pe, max_hops, pe_at)?;
+        // Bytes this key's segments add to the plan (rows are counted as they are copied).
+        let grows = targets.len() as u64 * std::mem::size_of::<Segment>() as u64;
+        let total = used.fetch_add(grows, Ordering::Relaxed) + grows;
+        if total > limit {
+            return Err(EmuError::TooLarge {
+                what: "delivery plan",
+                bytes: total,
+                limit,
+            });
+        }
         out.keys
             .push((out.segments.len() as u64, out.words.len() as u64, stats));
         for target in targets {
@@ -185,6 +212,14 @@ fn plan_pe(
             });
             let (len, flags, cycles) = match row {
                 Some((words, flags, fetch)) => {
+                    let bytes = 4 * words.len() as u64;
+                    if used.fetch_add(bytes, Ordering::Relaxed) + bytes > limit {
+                        return Err(EmuError::TooLarge {
+                            what: "delivery plan",
+                            bytes: used.load(Ordering::Relaxed),
+                            limit,
+                        });
+                    }
                     out.words.extend_from_slice(words);
                     let kind = if flags & SEG_MAC != 0 {
                         KernelKind::Mac
@@ -218,16 +253,25 @@ impl Plan {
         pes_per_router: usize,
         max_hops: u32,
         machine: &Machine,
+        limit: u64,
     ) -> Result<Plan, EmuError> {
         use rayon::prelude::*;
+        let used = AtomicU64::new(0);
         let pe_at = |r: u32, local: u8| -> Option<u32> {
             let slot = r as usize * pes_per_router + usize::from(local);
             grid.get(slot).copied().filter(|&i| i != u32::MAX)
         };
-        let parts: Vec<Result<PePlan, EmuError>> = pes
-            .par_iter()
-            .map(|p| plan_pe(p, pes, router, max_hops, machine, &pe_at))
-            .collect();
+        let ctx = Ctx {
+            pes,
+            router,
+            max_hops,
+            machine,
+            pe_at: &pe_at,
+            used: &used,
+            limit,
+        };
+        let parts: Vec<Result<PePlan, EmuError>> =
+            pes.par_iter().map(|p| plan_pe(p, &ctx)).collect();
         let mut plan = Plan::default();
         for part in parts {
             let part = part?;

@@ -863,6 +863,21 @@ fn corrupted_tables_are_errors() {
         matches!(&e, Err(EmuError::Route { reason, .. }) if reason.contains("empty QPE slot")),
         "{e:?}"
     );
+    // A plan larger than allowed.
+    let art = net.artifact();
+    let e = Emulator::from_parts(
+        art.manifest.clone(),
+        art.images.clone(),
+        &art.routing,
+        EmuOptions {
+            max_plan_bytes: 64,
+            ..EmuOptions::default()
+        },
+    );
+    assert!(
+        matches!(e, Err(EmuError::TooLarge { limit: 64, .. })),
+        "{e:?}"
+    );
     // Zero threads.
     let e = Emulator::from_parts(
         art.manifest.clone(),
