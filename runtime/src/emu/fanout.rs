@@ -272,9 +272,18 @@ impl Plan {
         };
         let parts: Vec<Result<PePlan, EmuError>> =
             pes.par_iter().map(|p| plan_pe(p, &ctx)).collect();
-        let mut plan = Plan::default();
+        let parts = parts
+            .into_iter()
+            .collect::<Result<Vec<PePlan>, EmuError>>()?;
+        // Reserve exactly, then move part by part (each freed once copied): the plan's peak
+        // memory stays near its size instead of doubling on growth.
+        let mut plan = Plan {
+            pes: Vec::with_capacity(parts.len()),
+            keys: Vec::with_capacity(parts.iter().map(|p| p.keys.len()).sum::<usize>() + 1),
+            segments: Vec::with_capacity(parts.iter().map(|p| p.segments.len()).sum()),
+            words: Vec::with_capacity(parts.iter().map(|p| p.words.len()).sum()),
+        };
         for part in parts {
-            let part = part?;
             let seg0 = plan.segments.len() as u64;
             let word0 = plan.words.len() as u64;
             plan.pes.push((plan.keys.len(), part.keys.len()));

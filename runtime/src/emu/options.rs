@@ -21,7 +21,7 @@ pub struct EmuOptions {
     /// Cycles a packet copy may wait for room in a full FIFO before the router drops it; `None`
     /// never drops (assumption: 256 cycles).
     pub noc_wait_timeout: Option<u64>,
-    /// Host memory the delivery plan may take (default 8 GiB). The plan holds a segment per
+    /// Host memory the delivery plan may take (default 4 GiB). The plan holds a segment per
     /// (key, target PE) and a copy of every target's row, so a mapping that sends each spike
     /// to hundreds of PEs grows it as keys × targets; past the limit the emulator refuses with
     /// [`super::EmuError::TooLarge`] instead of exhausting the host's memory.
@@ -36,7 +36,7 @@ impl Default for EmuOptions {
             threads: None,
             noc_queue_capacity: 8,
             noc_wait_timeout: Some(256),
-            max_plan_bytes: 8 << 30,
+            max_plan_bytes: 4 << 30,
         }
     }
 }
