@@ -4,7 +4,7 @@
 //! would be written. Writing goes to a temporary sibling directory that is renamed over the
 //! output only after every file is written, so a failed compile never leaves a half-written
 //! artifact and never destroys the previous one. Rendering and writing share one producer of
-//! file contents ([`Artifact::emit`]); writing streams each file to disk as soon as it is
+//! file contents (`Artifact::emit`); writing streams each file to disk as soon as it is
 //! encoded, so the images of large models (gigabytes) are never all held as bytes at once,
 //! and the files are byte-identical to [`Artifact::render`]'s.
 
