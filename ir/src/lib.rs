@@ -21,6 +21,7 @@ pub mod id;
 pub mod infer;
 pub mod interp;
 pub mod op;
+pub mod rng;
 pub mod tensor;
 pub mod text;
 pub mod types;

@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use super::artifact::manifest::{
-    InputEncoding as MInputEncoding, InputInfo, KernelInfo, Manifest, ModelRef, OutputInfo, PeInfo,
-    PopulationInfo, PopulationKind as MPopulationKind, ProjectionInfo, Resources, RoutingInfo,
-    SliceInfo, FORMAT, FORMAT_VERSION,
+    InputInfo, KernelInfo, Manifest, ModelRef, OutputInfo, PeInfo, PopulationInfo,
+    PopulationKind as MPopulationKind, ProjectionInfo, Resources, RoutingInfo, SliceInfo, FORMAT,
+    FORMAT_VERSION,
 };
 use super::artifact::{image_path, Artifact, RouterTable, RoutingFile, ROUTING_FILE};
 use super::build::{build_images, dram_per_chip, BuiltSlice};
@@ -21,7 +21,7 @@ use super::error::Spinnaker2Error;
 use super::layout::{layout, Layout};
 use super::machine::Machine;
 use super::mapping_report::{MappingReport, PopulationReport, ProjectionReport};
-use super::network::{InputEncoding, Network, PopulationKind, Schedule};
+use super::network::{Network, PopulationKind, Schedule};
 use super::partition::{
     analyse, partition_with, NetInfo, Partition, SynapseStorage, DEFAULT_MAX_RATE,
 };
@@ -130,25 +130,6 @@ pub fn compile_timed(
         report,
         times,
     ))
-}
-
-/// The manifest's copy of the input encoding.
-fn encoding(e: &InputEncoding) -> MInputEncoding {
-    match *e {
-        InputEncoding::Spikes => MInputEncoding::Spikes,
-        InputEncoding::Quantized {
-            scale,
-            zero_point,
-            lo,
-            hi,
-        } => MInputEncoding::Quantized {
-            scale,
-            zero_point,
-            lo,
-            hi,
-        },
-        InputEncoding::Integer { lo, hi } => MInputEncoding::Integer { lo, hi },
-    }
 }
 
 /// Packets injected per step at the assumed rates.
@@ -271,7 +252,7 @@ fn manifest(
             name: net.input.name.clone(),
             shape: net.input.shape.clone(),
             population: net.input.population,
-            encoding: encoding(&net.input.encoding),
+            encoding: net.input.encoding.clone(),
         },
         output: OutputInfo {
             name: net.output.name.clone(),

@@ -39,26 +39,11 @@ pub struct InputSpec {
     pub encoding: InputEncoding,
 }
 
-/// How the host encodes the model input each step before the source population sends it.
-///
-/// The encoding fixes whether packets carry a payload and the payload's range, which the compiler
-/// needs to prove that synaptic accumulators cannot overflow.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum InputEncoding {
-    /// The input is already 0/1 spikes: key-only packets for the 1s.
-    Spikes,
-    /// The host applies ONNX QuantizeLinear each step,
-    /// `q = clamp(round_half_even(x / scale) + zero_point, lo, hi)`, and sends payload packets.
-    Quantized {
-        scale: f32,
-        zero_point: i32,
-        lo: i32,
-        hi: i32,
-    },
-    /// Integer values given directly in `lo..=hi`; payload packets.
-    Integer { lo: i32, hi: i32 },
-}
+/// How the host encodes the model input each step before the source population sends it: one
+/// definition shared with the manifest, which records it for the emulator. The encoding fixes
+/// whether packets carry a payload and the payload's range, which the compiler needs to prove
+/// that synaptic accumulators cannot overflow.
+pub use super::artifact::manifest::InputEncoding;
 
 impl InputEncoding {
     /// Whether source packets carry a payload (value) instead of being key-only spikes.

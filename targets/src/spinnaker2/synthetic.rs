@@ -5,28 +5,27 @@
 //! mapping tests need networks whose every synapse is known. Connectivity comes from a seeded
 //! splitmix64 generator, so a given (shape, seed) always yields the same network.
 
+use snnc_ir::rng::SplitMix64;
+
 use super::network::{
     InputEncoding, InputSpec, LifParams, Network, OutputSpec, Population, PopulationKind,
     Projection, RequantParams, Reset, SparseRows,
 };
 
-/// splitmix64: tiny, seedable, good enough for random connectivity.
+/// Random numbers for synthetic networks: snnc's one seeded generator (SplitMix64) with the
+/// draws the generators need.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(SplitMix64);
 
 impl Rng {
     /// A generator for `seed`.
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng(SplitMix64::new(seed))
     }
 
     /// Next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `[0, 1)`.

@@ -64,9 +64,8 @@ pub struct ModelRef {
     pub digest: String,
 }
 
-/// How the host turns the user's input tensor into source packets each step. Mirrors the
-/// network's `InputEncoding` (same JSON shape) so the manifest does not depend on the lowering
-/// module; the mapping stage converts.
+/// How the host turns the user's input tensor into source packets each step (also the lowered
+/// network's input encoding, `network::InputEncoding`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum InputEncoding {
