@@ -61,8 +61,16 @@ impl Synapses {
 /// The machine of `opts`: its file, or the default SpiNNaker2 chip.
 pub fn machine(opts: &MachineOptions) -> Result<(Machine, String), CliError> {
     match &opts.machine {
+        // The file name, not the path: the manifest must not depend on where the file sits
+        // (the machine itself is recorded in full).
         Some(path) => Machine::load(path)
-            .map(|m| (m, path.display().to_string()))
+            .map(|m| {
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                (m, name)
+            })
             .map_err(|e| CliError::Usage(e.to_string())),
         None => Ok((Machine::spinnaker2_default(), "spinnaker2_default".into())),
     }
