@@ -290,6 +290,30 @@ pub struct CompileReport<'a> {
     pub mapping: Option<serde_json::Value>,
 }
 
+/// The `--report` JSON of `compile`: the passes that ran, their reports, `snnc report` of the
+/// result and, for a hardware target, its mapping report.
+pub fn compile_report_json(
+    model: &Path,
+    c: &CompileArgs,
+    p: &pipeline::Prepared,
+    mapping: Option<serde_json::Value>,
+) -> Result<Vec<u8>, CliError> {
+    let m = &p.model;
+    let report = CompileReport {
+        model: model.display().to_string(),
+        target: c.passes.target.name(),
+        passes: &p.spec,
+        pass_reports: &p.reports,
+        report: crate::report::build(&m.graph, &m.info).map_err(|e| CliError::Sim {
+            path: model.to_path_buf(),
+            source: e,
+        })?,
+        mapping,
+    };
+    let json = serde_json::to_string_pretty(&report).map_err(|e| CliError::Usage(e.to_string()))?;
+    Ok((json + "\n").into_bytes())
+}
+
 fn cmd_compile_ir(
     model: &Path,
     dest: &Path,
@@ -306,21 +330,7 @@ fn cmd_compile_ir(
     let text = snnc_ir::text::print(&m.graph, &opts);
     let mut files = Vec::new();
     if let Some(path) = &c.report {
-        let report = CompileReport {
-            model: model.display().to_string(),
-            target: c.passes.target.name(),
-            passes: &p.spec,
-            pass_reports: &p.reports,
-            report: crate::report::build(&m.graph, &m.info).map_err(|e| CliError::Sim {
-                path: model.to_path_buf(),
-                source: e,
-            })?,
-            mapping: None,
-        };
-        let json = serde_json::to_string_pretty(&report)
-            .map_err(|e| CliError::Usage(e.to_string()))?
-            + "\n";
-        files.push((path.clone(), json.into_bytes()));
+        files.push((path.clone(), compile_report_json(model, c, &p, None)?));
     }
     if dest == Path::new("-") {
         output::write_all_atomic(&files)?;

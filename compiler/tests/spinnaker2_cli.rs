@@ -141,8 +141,14 @@ fn manifest(dir: &Path) -> serde_json::Value {
 fn snn_mlp_on_the_emulator_equals_the_reference_on_all_digits() {
     let d = scratch("s2-snn");
     let case = snn_mlp();
-    let report = compile(&case, &d.join("out"), &[]);
+    let json = d.join("report.json").display().to_string();
+    let report = compile(&case, &d.join("out"), &["--report", &json]);
     assert!(report.contains("mapping report"), "{report}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(r["target"], "spinnaker2");
+    assert_eq!(r["passes"], "canonicalize,quantize-snn");
+    assert!(r["mapping"].is_object(), "{r}");
     let reference = reference(&case, &d.join("ref.npy"));
     let (emu, text) = emulate(&d.join("out"), &d.join("emu.npy"), &[]);
     assert_same_spikes(&emu, &reference);

@@ -11,7 +11,7 @@ use snnc_targets::spinnaker2::lower::{lower_with, LowerOptions};
 use snnc_targets::spinnaker2::machine::Machine;
 use snnc_targets::spinnaker2::partition::SynapseStorage;
 
-use super::{pipeline, CompileArgs, CompileReport};
+use super::{compile_report_json, pipeline, CompileArgs};
 use crate::error::CliError;
 use crate::output;
 
@@ -133,25 +133,8 @@ pub fn compile(
             source,
         })?;
     if let Some(path) = &c.report {
-        let report = CompileReport {
-            model: model.display().to_string(),
-            target: c.passes.target.name(),
-            passes: &p.spec,
-            pass_reports: &p.reports,
-            report: crate::report::build(&p.model.graph, &p.model.info).map_err(|e| {
-                CliError::Sim {
-                    path: model.to_path_buf(),
-                    source: e,
-                }
-            })?,
-            mapping: Some(
-                serde_json::to_value(&mapping).map_err(|e| CliError::Usage(e.to_string()))?,
-            ),
-        };
-        let json = serde_json::to_string_pretty(&report)
-            .map_err(|e| CliError::Usage(e.to_string()))?
-            + "\n";
-        output::write_atomic(path, json.as_bytes())?;
+        let mapping = serde_json::to_value(&mapping).map_err(|e| CliError::Usage(e.to_string()))?;
+        output::write_atomic(path, &compile_report_json(model, c, &p, Some(mapping))?)?;
     }
     Ok(())
 }
