@@ -10,6 +10,15 @@
 //! Cycle estimates need firing rates, which the compiler cannot know. Assumption (documented in
 //! docs/spinnaker2.md): every spiking neuron fires with probability `max_rate` per tick (default
 //! [`DEFAULT_MAX_RATE`] = 0.1) and every payload source element is non-zero every tick (rate 1).
+//! A slice's cycles are the **expected value** of the emulator's accounting at those rates, not
+//! a worst case: tick overhead, the lookup of every packet of every pre population routed to the
+//! slice (matched or not), per row a packet selects its synapses (or MAC set-up) and, for a DRAM
+//! section, one DMA read per packet whose entry points at a row (a plain pointer array's empty
+//! rows included, a BITMAP entry's absent rows not), neuron updates, and every spike emitted.
+//! When the cycle limit can steer slicing, the rows are counted exactly per slice size tried
+//! ([`distinct_rows`], one pass over the synapses, cached); otherwise rows are bounded by
+//! `min(pre neurons, synapses)`. A network whose firing is bursty exceeds its mean in some ticks,
+//! so the emulator can report overruns at a `max_rate` above the mean rate.
 //! The cycle limit is soft: when even one-neuron slices would overrun (received packets cost the
 //! same however small the slice), the population is cut by SRAM alone and flagged
 //! `cycles_feasible = false`; the emulator reports actual overruns. SRAM is a hard limit.
@@ -29,9 +38,13 @@
 //! than [`MAX_NEURONS`] neurons goes to DRAM when its SRAM-only slices would hold fewer than
 //! [`AUTO_DRAM_SLICE`] neurons; everything else stays in SRAM (small models keep their images).
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
 use serde::{Deserialize, Serialize};
 
-use super::artifact::image::{HEADER_WORDS, MAX_NEURONS, MAX_TYPES};
+use super::artifact::image::{bitmap_words, HEADER_WORDS, MAX_NEURONS, MAX_TYPES};
 use super::cost;
 use super::error::Spinnaker2Error;
 use super::machine::Machine;
@@ -94,7 +107,8 @@ pub struct PopulationPlan {
     pub dram: bool,
     /// Largest estimated DRAM of a slice in bytes (0 for SRAM populations).
     pub est_dram_max: u64,
-    /// Largest estimated cycles per tick of a slice.
+    /// Largest estimated cycles per tick of a slice: the expected cycles at the assumed rates
+    /// (module docs), with rows counted exactly when `cycles_feasible`.
     pub est_cycles_max: u64,
 }
 
@@ -424,8 +438,96 @@ struct SliceCost {
     fixed_cycles: f64,
 }
 
+/// Exact rows of one slice: per group (in [`groups`] order) and slice, the [`SliceRows`]
+/// ([`distinct_rows`]), and the slice's index.
+type ExactRows<'a> = Option<(&'a [Vec<SliceRows>], usize)>;
+
+/// Rows of one pre population on one post slice, as the image builder lays them out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SliceRows {
+    /// Pre neurons with at least one synapse into the slice (rows with synapses).
+    pub present: u64,
+    /// Packets per tick-neuron that fetch a row from DRAM when the section is in DRAM: per pre
+    /// slice with rows here, every pre neuron of a plain pointer array (an empty row still
+    /// reads its pointer and count word) or only the present rows of a BITMAP entry (the
+    /// builder's choice, `emit_dram_block`: BITMAP when its words are fewer).
+    pub dram_fetches: u64,
+}
+
+/// Per slice of `n` post neurons (`ceil(post_size / n)` slices), the [`SliceRows`] of the pre
+/// neurons of `projs` (projections from one pre population of `pre_size` neurons cut into
+/// slices of `pre_slice` neurons). One pass over the projections' synapses.
+pub fn distinct_rows(
+    net: &Network,
+    projs: &[usize],
+    pre_size: u64,
+    pre_slice: u64,
+    post_size: u64,
+    n: u64,
+) -> Vec<SliceRows> {
+    let n = n.max(1);
+    let pre_slice = pre_slice.max(1);
+    let slices = usize::try_from(post_size.div_ceil(n)).unwrap_or(0);
+    let mut out = vec![SliceRows::default(); slices];
+    // Present rows of the current pre slice per post slice, and the post slices touched.
+    let mut current = vec![0u64; slices];
+    let mut touched: Vec<usize> = Vec::new();
+    let mut scratch: Vec<u64> = Vec::new();
+    let flush =
+        |pre_n: u64, current: &mut [u64], touched: &mut Vec<usize>, out: &mut [SliceRows]| {
+            for &k in touched.iter() {
+                let (Some(c), Some(o)) = (current.get_mut(k), out.get_mut(k)) else {
+                    continue;
+                };
+                let bitmap =
+                    u64::from(bitmap_words(u32::try_from(pre_n).unwrap_or(u32::MAX))) + *c < pre_n;
+                o.present += *c;
+                o.dram_fetches += if bitmap { *c } else { pre_n };
+                *c = 0;
+            }
+            touched.clear();
+        };
+    for i in 0..pre_size {
+        if i > 0 && i % pre_slice == 0 {
+            flush(pre_slice, &mut current, &mut touched, &mut out);
+        }
+        scratch.clear();
+        for &j in projs {
+            let Some(rows) = net.projections.get(j).map(|p| &p.rows) else {
+                continue;
+            };
+            let iu = i as usize;
+            let (Some(&a), Some(&b)) = (rows.offsets.get(iu), rows.offsets.get(iu + 1)) else {
+                continue;
+            };
+            if let Some(posts) = rows.post.get(a as usize..b as usize) {
+                scratch.extend(posts.iter().map(|&q| u64::from(q) / n));
+            }
+        }
+        if !scratch.is_sorted() {
+            scratch.sort_unstable();
+        }
+        scratch.dedup();
+        for &k in &scratch {
+            if let Some(c) = current.get_mut(k as usize) {
+                if *c == 0 {
+                    touched.push(k as usize);
+                }
+                *c += 1;
+            }
+        }
+    }
+    if pre_size > 0 {
+        let last = pre_size - (pre_size - 1) / pre_slice * pre_slice;
+        flush(last, &mut current, &mut touched, &mut out);
+    }
+    out
+}
+
 /// Cost of neurons `first..first + n` of population `pop` given the slice counts of all
-/// populations (`slices`).
+/// populations (`slices`). Cycles are the expected value of the emulator's accounting at the
+/// assumed rates (module docs); with `exact` the rows a packet can select are counted exactly,
+/// otherwise bounded by `min(pre neurons, synapses)` per group.
 #[allow(clippy::too_many_arguments)]
 fn slice_cost(
     net: &Network,
@@ -437,11 +539,12 @@ fn slice_cost(
     slices: &[u32],
     machine: &Machine,
     dram: bool,
+    exact: ExactRows<'_>,
 ) -> SliceCost {
     let macs = machine.chip.macs_per_cycle;
     let rate_out = info.rate.get(pop).copied().unwrap_or(1.0);
-    let send = info.outgoing.get(pop).is_some_and(|o| !o.is_empty());
-    let spikes = if send { n as f64 * rate_out } else { 0.0 };
+    // The kernel pays for every spike it emits, whether or not the population has targets.
+    let spikes = n as f64 * rate_out;
     let spike_cycles = spikes * cost::SPIKE_SENT_CYCLES as f64;
     let overhead = cost::TICK_OVERHEAD_CYCLES as f64;
     let Some(PopulationKind::Lif(_)) = net.populations.get(pop).map(|p| &p.kind) else {
@@ -460,7 +563,7 @@ fn slice_cost(
     let mut section = 1u64;
     let mut fixed = overhead;
     let mut work = 0.0;
-    for (pre, projs) in groups {
+    for (gi, (pre, projs)) in groups.iter().enumerate() {
         let pre_size = net.populations.get(*pre).map_or(0, |p| p.size as u64);
         let pre_slices = u64::from(slices.get(*pre).copied().unwrap_or(1));
         let mut syn = 0u64;
@@ -485,7 +588,12 @@ fn slice_cost(
         let rate = info.rate.get(*pre).copied().unwrap_or(1.0);
         // Every packet of a pre slice routed here costs the lookup, hit or not.
         fixed += pre_size as f64 * rate * cost::PACKET_CYCLES as f64;
-        let h = pre_size.min(syn) as f64;
+        // Rows present on the slice: each selecting packet pays its row's set-up (MAC) and
+        // DMA read (DRAM); packets of pre neurons without a row pay the lookup alone.
+        let exact_here =
+            exact.and_then(|(per_group, slice)| per_group.get(gi)?.get(slice).copied());
+        let h = exact_here.map_or(h_u, |r| r.present) as f64;
+        let fetches = exact_here.map_or(h_u, |r| r.dram_fetches);
         work += if mac {
             rate * (syn.div_ceil(u64::from(macs.max(1))) as f64
                 + h * (1 + cost::MAC_PACKET_OVERHEAD_CYCLES) as f64)
@@ -493,11 +601,11 @@ fn slice_cost(
             rate * syn as f64 * cost::EVENT_SYNAPSE_CYCLES as f64
         };
         if dram {
-            // One DMA per row a packet selects: set-up plus count and synapse words.
+            // One DMA per row a packet fetches: set-up plus count and synapse words.
             let c = &machine.chip;
             work += rate
-                * (h * f64::from(c.dram_row_setup_cycles)
-                    + 4.0 * (syn + h_u) as f64 / f64::from(c.dram_bytes_per_cycle.max(1)));
+                * (fetches as f64 * f64::from(c.dram_row_setup_cycles)
+                    + 4.0 * (syn + fetches) as f64 / f64::from(c.dram_bytes_per_cycle.max(1)));
         }
     }
     if !dram {
@@ -514,7 +622,7 @@ fn slice_cost(
 }
 
 /// Largest slice cost over the slices of size `n` of population `pop`: (max sram, max cycles,
-/// max fixed cycles).
+/// max fixed cycles). `exact`: per group and slice the rows present ([`distinct_rows`]).
 #[allow(clippy::too_many_arguments)]
 fn worst_slice(
     net: &Network,
@@ -525,6 +633,7 @@ fn worst_slice(
     slices: &[u32],
     machine: &Machine,
     dram: bool,
+    exact: Option<&[Vec<SliceRows>]>,
 ) -> SliceCost {
     let size = net.populations.get(pop).map_or(0, |p| p.size as u64);
     let mut worst = SliceCost {
@@ -534,9 +643,14 @@ fn worst_slice(
         fixed_cycles: 0.0,
     };
     let mut first = 0;
+    let mut index = 0;
     while first < size {
         let count = n.min(size - first);
-        let c = slice_cost(net, info, groups, pop, first, count, slices, machine, dram);
+        let rows = exact.map(|e| (e, index));
+        let c = slice_cost(
+            net, info, groups, pop, first, count, slices, machine, dram, rows,
+        );
+        index += 1;
         worst.sram = worst.sram.max(c.sram);
         worst.dram = worst.dram.max(c.dram);
         worst.cycles = worst.cycles.max(c.cycles);
@@ -555,6 +669,7 @@ fn plan_population(
     slices: &[u32],
     machine: &Machine,
     storage: SynapseStorage,
+    cache: &RowCache,
 ) -> Result<PopulationPlan, Spinnaker2Error> {
     let size = net.populations.get(pop).map_or(0, |p| p.size as u64);
     let lif = matches!(
@@ -563,21 +678,59 @@ fn plan_population(
     );
     let has_synapses = info.incoming.get(pop).is_some_and(|v| !v.is_empty());
     if !lif || !has_synapses {
-        return plan_with(net, info, pop, slices, machine, false);
+        return plan_with(net, info, pop, slices, machine, false, cache);
     }
     match storage {
-        SynapseStorage::Sram => plan_with(net, info, pop, slices, machine, false),
-        SynapseStorage::Dram => plan_with(net, info, pop, slices, machine, true),
+        SynapseStorage::Sram => plan_with(net, info, pop, slices, machine, false, cache),
+        SynapseStorage::Dram => plan_with(net, info, pop, slices, machine, true, cache),
         SynapseStorage::Auto => {
             if size <= u64::from(MAX_NEURONS) {
-                return plan_with(net, info, pop, slices, machine, false);
+                return plan_with(net, info, pop, slices, machine, false, cache);
             }
-            match plan_with(net, info, pop, slices, machine, false) {
+            match plan_with(net, info, pop, slices, machine, false, cache) {
                 Ok(p) if u64::from(p.slice_size) >= AUTO_DRAM_SLICE.min(size) => Ok(p),
-                sram => plan_with(net, info, pop, slices, machine, true).or(sram),
+                sram => plan_with(net, info, pop, slices, machine, true, cache).or(sram),
             }
         }
     }
+}
+
+/// Exact rows ([`distinct_rows`]) per `(population, slice size, pre slice sizes)`, per group
+/// and slice, computed once per partitioning (they do not depend on the storage).
+type RowCache = RefCell<BTreeMap<(usize, u64, Vec<u64>), Rc<Vec<Vec<SliceRows>>>>>;
+
+/// The exact rows of population `pop` cut into slices of `n` (cached in `cache`).
+fn exact_rows(
+    net: &Network,
+    groups: &[(usize, Vec<usize>)],
+    pop: usize,
+    n: u64,
+    slices: &[u32],
+    cache: &RowCache,
+) -> Rc<Vec<Vec<SliceRows>>> {
+    let pre_slice = |pre: usize| {
+        let size = net.populations.get(pre).map_or(0, |p| p.size as u64);
+        size.div_ceil(u64::from(slices.get(pre).copied().unwrap_or(1).max(1)))
+    };
+    let key = (
+        pop,
+        n,
+        groups.iter().map(|(pre, _)| pre_slice(*pre)).collect(),
+    );
+    if let Some(r) = cache.borrow().get(&key) {
+        return Rc::clone(r);
+    }
+    let size = net.populations.get(pop).map_or(0, |p| p.size as u64);
+    let rows: Vec<Vec<SliceRows>> = groups
+        .iter()
+        .map(|(pre, projs)| {
+            let pre_size = net.populations.get(*pre).map_or(0, |p| p.size as u64);
+            distinct_rows(net, projs, pre_size, pre_slice(*pre), size, n)
+        })
+        .collect();
+    let rows = Rc::new(rows);
+    cache.borrow_mut().insert(key, Rc::clone(&rows));
+    rows
 }
 
 /// Plans one population with its synapses in SRAM or (`dram`) in DRAM.
@@ -588,6 +741,7 @@ fn plan_with(
     slices: &[u32],
     machine: &Machine,
     dram: bool,
+    cache: &RowCache,
 ) -> Result<PopulationPlan, Spinnaker2Error> {
     let budget = machine.sram_budget_per_pe();
     let dram_budget = machine.dram_share_per_pe();
@@ -595,7 +749,20 @@ fn plan_with(
     let g = groups(net, info, pop);
     let size = net.populations.get(pop).map_or(0, |p| p.size as u64);
     let name = net.populations.get(pop).map_or("", |p| p.name.as_str());
-    let worst = |n: u64| worst_slice(net, info, &g, pop, n, slices, machine, dram);
+    let bounded = |n: u64| worst_slice(net, info, &g, pop, n, slices, machine, dram, None);
+    let one = bounded(1);
+    // Cycles only steer the search when one-neuron slices fit the tick; only then are rows
+    // counted exactly (a pass over the synapses per slice size tried). The fixed cycles (tick
+    // overhead, every packet routed here) do not depend on rows, so they settle it when over.
+    let exact = one.fixed_cycles <= cycle_budget;
+    let worst = |n: u64| {
+        if exact {
+            let rows = exact_rows(net, &g, pop, n, slices, cache);
+            worst_slice(net, info, &g, pop, n, slices, machine, dram, Some(&rows))
+        } else {
+            bounded(n)
+        }
+    };
     let one = worst(1);
     if one.sram > budget {
         return Err(Spinnaker2Error::TooBig {
@@ -688,9 +855,10 @@ pub fn partition_with(
         .iter()
         .map(|p| u32::try_from((p.size as u64).div_ceil(u64::from(MAX_NEURONS))).unwrap_or(1))
         .collect();
+    let cache = RowCache::default();
     for _ in 0..MAX_FIXED_POINT_ROUNDS {
         let plans = (0..net.populations.len())
-            .map(|pop| plan_population(net, info, pop, &slices, machine, storage))
+            .map(|pop| plan_population(net, info, pop, &slices, machine, storage, &cache))
             .collect::<Result<Vec<_>, _>>()?;
         let next: Vec<u32> = plans
             .iter()
@@ -698,7 +866,7 @@ pub fn partition_with(
             .map(|(p, &s)| p.slices.max(s))
             .collect();
         if next == slices && plans.iter().zip(&slices).all(|(p, &s)| p.slices == s) {
-            let lower_bound = lower_bound(net, info, &plans, &slices, machine);
+            let lower_bound = lower_bound(net, info, &plans, &slices, machine, &cache);
             return Ok(Partition {
                 plans,
                 lower_bound,
@@ -720,6 +888,7 @@ fn lower_bound(
     plans: &[PopulationPlan],
     slices: &[u32],
     machine: &Machine,
+    cache: &RowCache,
 ) -> u64 {
     let budget = machine.sram_budget_per_pe().max(1);
     let cycle_budget = machine.cycles_per_tick().max(1);
@@ -728,14 +897,17 @@ fn lower_bound(
         let size = p.size as u64;
         let g = groups(net, info, pop);
         let dram = plans.get(pop).is_some_and(|pl| pl.dram);
-        let whole = slice_cost(net, info, &g, pop, 0, size, slices, machine, dram);
+        let feasible = plans.get(pop).is_some_and(|pl| pl.cycles_feasible);
+        let rows = feasible.then(|| exact_rows(net, &g, pop, size, slices, cache));
+        let exact = rows.as_deref().map(|r| (r.as_slice(), 0));
+        let whole = slice_cost(net, info, &g, pop, 0, size, slices, machine, dram, exact);
         let mut bound = size
             .div_ceil(u64::from(MAX_NEURONS))
             .max(whole.sram.div_ceil(budget));
         if dram {
             bound = bound.max(whole.dram.div_ceil(machine.dram_share_per_pe().max(1)));
         }
-        if plans.get(pop).is_some_and(|pl| pl.cycles_feasible) {
+        if feasible {
             bound = bound.max((whole.cycles.ceil() as u64).div_ceil(cycle_budget));
             // Every slice pays the fixed cycles (tick overhead, every packet routed to it) in
             // full, and the rest summed over slices is at least the whole population's (rows
@@ -901,6 +1073,140 @@ mod tests {
         .map(|e| e.to_string())
         .unwrap_or_default();
         assert!(e.contains("bytes of DRAM for its synapses"), "{e}");
+    }
+
+    /// The emulator's accounting (runtime `emu::fanout`/`pe`) of LIF image `idx` of `art` in
+    /// one tick at the assumed rates, counted from the images: every key of every slice of a
+    /// pre population reaches the PE (one multicast tree per population pair) and costs the
+    /// lookup, plus its row and, for a DRAM section, the DMA read of every row the entry
+    /// points at (absent BITMAP rows read nothing); then the neuron updates and the spikes.
+    fn emulated_cycles(
+        art: &crate::spinnaker2::artifact::Artifact,
+        info: &NetInfo,
+        m: &Machine,
+        idx: usize,
+    ) -> f64 {
+        use crate::spinnaker2::artifact::manifest::KernelKind;
+        let pop_of = |i: usize| {
+            let id = art.images[i].0;
+            art.manifest
+                .pes
+                .iter()
+                .find(|p| p.pe == id)
+                .map(|p| p.population)
+        };
+        let (_, image) = &art.images[idx];
+        let Some(pop) = pop_of(idx) else {
+            panic!("image {idx} has no manifest entry")
+        };
+        let mut cycles = cost::TICK_OVERHEAD_CYCLES as f64
+            + cost::neuron_cycles(u64::from(image.n), image.k) as f64
+            + f64::from(image.n) * info.rate[pop] * cost::SPIKE_SENT_CYCLES as f64;
+        for (s, (_, src)) in art.images.iter().enumerate() {
+            let Some(spop) = pop_of(s) else {
+                panic!("image {s} has no manifest entry")
+            };
+            if !info.outgoing[spop]
+                .iter()
+                .any(|j| info.incoming[pop].contains(j))
+            {
+                continue;
+            }
+            for i in 0..src.n {
+                let key = src.key_base + i;
+                let c = match image.lookup(key) {
+                    None => cost::PACKET_CYCLES,
+                    Some(e) => match image.row_span(e, key & !e.mask) {
+                        None => cost::PACKET_CYCLES,
+                        Some((start, len)) => cost::packet_cycles_on(
+                            m,
+                            KernelKind::Event,
+                            len as u64,
+                            image.synapses_dram && start > 0,
+                        ),
+                    },
+                };
+                cycles += info.rate[spop] * c as f64;
+            }
+        }
+        cycles
+    }
+
+    /// The partitioner's per-slice estimate is the emulator's accounting at the assumed rate:
+    /// compared with an exact count over the built images (DRAM with plain and BITMAP
+    /// entries, and SRAM sub-blocks).
+    #[test]
+    fn cycle_estimate_matches_image_accounting() {
+        use crate::spinnaker2::compile::{compile, CompileOptions};
+        let m = Machine::spinnaker2_default();
+        // A slower clock (30,000 cycles per tick) cuts the DRAM population finely: sparse
+        // blocks become BITMAP entries.
+        let mut slow = m.clone();
+        slow.chip.clock_hz = 30_000_000;
+        let bench = || synthetic::bench(1500, 100, 100, 5);
+        let cases = [
+            (bench(), SynapseStorage::Dram, 0.1, m.clone()),
+            (bench(), SynapseStorage::Dram, 0.03, m.clone()),
+            (bench(), SynapseStorage::Dram, 0.1, slow),
+            (
+                synthetic::layered(&[300, 400, 60], 3, true),
+                SynapseStorage::Sram,
+                0.2,
+                m,
+            ),
+        ];
+        let mut bitmaps = 0;
+        let mut checked = 0;
+        for (net, storage, rate, m) in cases {
+            let opts = CompileOptions {
+                machine: m.clone(),
+                max_rate: rate,
+                synapses: storage,
+                ..CompileOptions::default()
+            };
+            let Ok((art, _)) = compile(&net, &opts) else {
+                panic!("compile")
+            };
+            let Ok(sched) = net.schedule() else {
+                panic!("schedule")
+            };
+            let Ok(info) = analyse(&net, &sched, rate) else {
+                panic!("analyse")
+            };
+            let Ok(part) = partition_with(&net, &info, &m, rate, storage) else {
+                panic!("partition")
+            };
+            bitmaps += art
+                .images
+                .iter()
+                .flat_map(|(_, i)| i.master.iter())
+                .filter(|e| e.bitmap)
+                .count();
+            for (pop, plan) in part.plans.iter().enumerate() {
+                if !matches!(net.populations[pop].kind, PopulationKind::Lif(_)) {
+                    continue;
+                }
+                let exact = (0..art.images.len())
+                    .filter(|&i| {
+                        let id = art.images[i].0;
+                        art.manifest
+                            .pes
+                            .iter()
+                            .any(|p| p.pe == id && p.population == pop)
+                    })
+                    .map(|i| emulated_cycles(&art, &info, &m, i))
+                    .fold(0.0f64, f64::max);
+                let est = plan.est_cycles_max as f64;
+                assert!(
+                    (est - exact).abs() <= 1.0,
+                    "{} pop {pop} rate {rate}: estimate {est}, images {exact:.2} ({plan:?})",
+                    net.name
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 5);
+        assert!(bitmaps > 0, "no BITMAP entry exercised");
     }
 
     #[test]
