@@ -452,9 +452,9 @@ fn lif_slice(
     let d = ctx.info.slots[pop];
     let sends = !ctx.info.outgoing[pop].is_empty();
     cycles += cost::neuron_cycles(u64::from(n), k) as f64;
-    if sends {
-        cycles += f64::from(n) * ctx.info.rate[pop] * cost::SPIKE_SENT_CYCLES as f64;
-    }
+    // Every spike costs its handling (recorded or sent), as the emulator and the partitioner
+    // charge it, whether or not the population has outgoing projections.
+    cycles += f64::from(n) * ctx.info.rate[pop] * cost::SPIKE_SENT_CYCLES as f64;
     if master.is_empty() {
         words.clear();
     }
