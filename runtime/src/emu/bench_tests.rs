@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use super::tests::Rng;
+use super::tests::{as_f32, emulator_of, Rng};
 use super::*;
 use snnc_ir::op::int::{requant_scale, IntLifState};
 use snnc_ir::op::{IntLif, ResetMode};
@@ -451,12 +451,6 @@ pub(super) fn poisson(rng: &mut Rng, steps: usize, n: usize, p: f64) -> Vec<Vec<
         .collect()
 }
 
-fn to_f32(x: &[Vec<i64>]) -> Vec<Vec<f32>> {
-    x.iter()
-        .map(|r| r.iter().map(|&v| v as f32).collect())
-        .collect()
-}
-
 #[test]
 fn small_bench_network_matches_the_reference() {
     // 600 LIF neurons over 3 PEs (+ 4 source PEs), the README's rates scaled up so it spikes.
@@ -478,7 +472,7 @@ fn small_bench_network_matches_the_reference() {
             },
         )
         .unwrap();
-        let run = emu.run_sample(&to_f32(&x)).unwrap();
+        let run = emu.run_sample(&as_f32(&x)).unwrap();
         assert_eq!(run.output, expect, "noc {noc}");
         assert_eq!(run.report.packets.dropped, 0);
         assert_eq!(run.report.packets.unmatched, 0);
@@ -502,18 +496,8 @@ fn layered_recurrent_network_matches_the_reference() {
     )
     .unwrap();
     assert_eq!(emu.latency(), 3);
-    let run = emu.run_sample(&to_f32(&x)).unwrap();
+    let run = emu.run_sample(&as_f32(&x)).unwrap();
     assert_eq!(run.output, expect);
-}
-
-/// Writes `art` to a temporary directory and loads it back (the compiler's artifacts go
-/// through the same writer and loader as `snnc compile` / `snnc run`).
-fn write_and_load(art: &Artifact, opts: EmuOptions) -> Emulator {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("art");
-    art.write(&out, &[]).unwrap();
-    let loaded = snnc_targets::spinnaker2::artifact::LoadedArtifact::load(&out).unwrap();
-    Emulator::new(loaded, opts).unwrap()
 }
 
 #[test]
@@ -559,7 +543,7 @@ fn compiled_networks_match_the_reference() {
         let expect = reference_network(&net, &x);
         assert!(expect.iter().flatten().any(|&v| v == 1), "{}", net.name);
         for noc in [true, false] {
-            let emu = write_and_load(
+            let emu = emulator_of(
                 &art,
                 EmuOptions {
                     noc,
@@ -572,7 +556,7 @@ fn compiled_networks_match_the_reference() {
                     .iter()
                     .map(|r| r.iter().map(|&v| v as f32 * scale).collect())
                     .collect(),
-                _ => to_f32(&x),
+                _ => as_f32(&x),
             };
             let run = emu.run_sample(&input).unwrap();
             assert_eq!(run.output, expect, "{} noc {noc}", net.name);
@@ -588,7 +572,7 @@ fn parallel_ticks_give_the_sequential_results() {
     // several threads; compared with one thread, NoC on and off, outputs and reports.
     let net = synthetic::bench(10_000, 100, 100, 3);
     let art = map_network(&net, &Machine::spinnaker2_default(), 256);
-    let x = to_f32(&poisson(&mut Rng(4), 25, 1000, 0.05));
+    let x = as_f32(&poisson(&mut Rng(4), 25, 1000, 0.05));
     for noc in [false, true] {
         let emu = Emulator::from_parts(
             art.manifest.clone(),
@@ -656,7 +640,7 @@ fn bench_throughput() {
         art.routing.routers.len(),
         art.routing.total_entries()
     );
-    let x = to_f32(&poisson(&mut Rng(2), steps, 1000, 0.02));
+    let x = as_f32(&poisson(&mut Rng(2), steps, 1000, 0.02));
     eprintln!("build: {:.2} s", t0.elapsed().as_secs_f64());
     let modes: Vec<bool> = match std::env::var("SNNC_BENCH_NOC").as_deref() {
         Ok("0") => vec![false],

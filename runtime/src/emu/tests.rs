@@ -413,7 +413,8 @@ impl TNet {
     }
 }
 
-/// Writes `artifact` to a temporary directory, loads it and builds an emulator.
+/// Writes `artifact` to a temporary directory, loads it and builds an emulator (every artifact
+/// goes through the same writer and loader as `snnc compile` / `snnc run`).
 pub(super) fn emulator_of(artifact: &Artifact, opts: EmuOptions) -> Emulator {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("art");
@@ -479,7 +480,8 @@ fn spikes(rng: &mut Rng, steps: usize, n: usize) -> Vec<Vec<i64>> {
         .collect()
 }
 
-fn as_f32(x: &[Vec<i64>]) -> Vec<Vec<f32>> {
+/// Integer spikes/values as the f32 steps the emulator takes.
+pub(super) fn as_f32(x: &[Vec<i64>]) -> Vec<Vec<f32>> {
     x.iter()
         .map(|r| r.iter().map(|&v| v as f32).collect())
         .collect()
