@@ -176,6 +176,10 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
                     "--emit artifact needs a hardware target (--target spinnaker2)".into(),
                 )),
                 (_, Target::Spinnaker2) => spinnaker2::compile(&model, &output, &c, &machine),
+                (_, t) => Err(CliError::Usage(format!(
+                    "--target {}: the ARM backends are not wired to `compile` yet",
+                    t.name()
+                ))),
             }
         }
         Command::Run(args) => run_cmd::run(&args, out),

@@ -17,7 +17,12 @@ pub fn render(passes: &[PassInfo]) -> String {
     }
     out.push_str("default pipelines (the item `default` in --passes):\n");
     for t in Target::value_variants() {
-        let _ = writeln!(out, "  {}: {}", t.name(), t.default_pipeline());
+        let extra = if t.is_arm() {
+            " (+binarize when the model has bipolar quantizers, +quantize-snn when it has float spiking neurons)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  {}: {}{extra}", t.name(), t.default_pipeline());
     }
     out
 }

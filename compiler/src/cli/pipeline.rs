@@ -44,7 +44,16 @@ impl PassOptions {
     /// The pipeline spec to run: the target's (see [`Target::pipeline_spec`]), preceded by
     /// `reset-mode=...` when `--reset` is given.
     pub fn spec(&self) -> String {
-        let spec = self.target.pipeline_spec(self.passes.as_deref());
+        self.with_reset(self.target.pipeline_spec(self.passes.as_deref()))
+    }
+
+    /// [`PassOptions::spec`] for the imported graph `g` (targets whose default depends on the
+    /// model, see [`Target::default_pipeline_for`]).
+    pub fn spec_for(&self, g: &Graph) -> String {
+        self.with_reset(self.target.pipeline_spec_for(self.passes.as_deref(), g))
+    }
+
+    fn with_reset(&self, spec: String) -> String {
         let reset = match self.reset {
             None => return spec,
             Some(ResetArg::ToValue) => "reset-mode=to-value",
@@ -77,10 +86,12 @@ pub fn prepare(
     dt: f32,
     steps: usize,
 ) -> Result<Prepared, CliError> {
-    let spec = opts.spec();
+    // Parse what the user wrote before loading, so a bad `--passes` fails fast.
+    passes::parse_pipeline(&opts.spec()).map_err(|e| pass_error(path, opts.calib.as_deref(), e))?;
+    let mut model = load::load(path)?;
+    let spec = opts.spec_for(&model.graph);
     let pipeline =
         passes::parse_pipeline(&spec).map_err(|e| pass_error(path, opts.calib.as_deref(), e))?;
-    let mut model = load::load(path)?;
     let calib = match &opts.calib {
         Some(p) => Some(read_calib(p, &model.graph, &spec)?),
         None => None,

@@ -4,7 +4,16 @@
 //! place, so the C backend (cortex-m4/m7) and the cranelift backend (aarch64, host) only
 //! translate kernels and cannot disagree on meaning.
 
+mod arena;
+mod encode;
+mod exec;
 mod kernel;
+mod lower;
+
+pub use arena::reads_writes;
+pub use encode::{decode, encode, pack_bin_rows};
+pub use exec::PlanMachine;
+pub use lower::lower;
 
 pub use kernel::{BinaryOp, Channels, Kernel, PoolKind, Reset, Window};
 
@@ -59,7 +68,7 @@ pub fn storage_bytes(dtype: DType, shape: &[usize]) -> usize {
     match dtype {
         DType::Bin => {
             let last = shape.last().copied().unwrap_or(1);
-            let rows = if last == 0 { 0 } else { numel / last };
+            let rows = numel.checked_div(last).unwrap_or(0);
             rows * last.div_ceil(32) * 4
         }
         DType::Bool => numel,

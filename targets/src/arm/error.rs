@@ -1,0 +1,59 @@
+//! Errors of the ARM targets: one enum for lowering, code generation and the QEMU / host
+//! harnesses, so the CLI renders every failure the same way.
+
+use thiserror::Error;
+
+/// Everything that can go wrong compiling for or running an ARM target.
+#[derive(Debug, Error)]
+pub enum ArmError {
+    /// A node whose op (or this form of it) has no kernel on the ARM targets; all such nodes
+    /// are collected into one error.
+    #[error("{target}: no kernel for {}", list(.nodes))]
+    Unsupported {
+        target: &'static str,
+        nodes: Vec<(String, String, String)>,
+    },
+    /// The compiled model does not fit the stated memory budget.
+    #[error("{target}: the model needs {need} bytes of {what} but the budget is {budget} bytes ({detail})")]
+    Budget {
+        target: &'static str,
+        what: &'static str,
+        need: usize,
+        budget: usize,
+        detail: String,
+    },
+    /// An external program the harness needs is not installed.
+    #[error("`{program}` is not installed (Debian package `{package}`): {purpose}")]
+    MissingTool {
+        program: String,
+        package: String,
+        purpose: String,
+    },
+    /// An external program failed (compiler, QEMU); its output is attached.
+    #[error("`{command}` failed: {output}")]
+    Tool { command: String, output: String },
+    /// Code generation failed inside a backend (a bug, reported rather than panicking).
+    #[error("{target}: code generation failed: {reason}")]
+    Codegen {
+        target: &'static str,
+        reason: String,
+    },
+    /// A file of an artifact could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Input or output data of a run has the wrong size or form.
+    #[error("{0}")]
+    Data(String),
+}
+
+fn list(nodes: &[(String, String, String)]) -> String {
+    nodes
+        .iter()
+        .map(|(node, op, reason)| format!("node `{node}` ({op}): {reason}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
