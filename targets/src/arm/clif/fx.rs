@@ -133,11 +133,10 @@ impl<'a, 'm, M: Module> Fx<'a, 'm, M> {
             .ok_or_else(|| self.err(format!("value {v} is not in the plan")))?;
         match &value.place {
             Place::Const(_) => {
-                let id = *self
-                    .globals
-                    .values
-                    .get(&v)
-                    .ok_or_else(|| self.err(format!("constant `{}` has no data", value.name)))?;
+                let id =
+                    *self.globals.values.get(&v).ok_or_else(|| {
+                        self.err(format!("constant `{}` has no data", value.name))
+                    })?;
                 Ok(self.data_addr(id))
             }
             Place::Input(n) => {

@@ -106,7 +106,11 @@ impl JitModel {
     /// One inference (or time step): every buffer must have exactly its port's storage size.
     pub fn run(&mut self, inputs: &[&[u8]], outputs: &mut [&mut [u8]]) -> Result<(), ArmError> {
         check("input", &self.input_bytes, inputs.iter().map(|b| b.len()))?;
-        check("output", &self.output_bytes, outputs.iter().map(|b| b.len()))?;
+        check(
+            "output",
+            &self.output_bytes,
+            outputs.iter().map(|b| b.len()),
+        )?;
         let ins: Vec<*const u8> = inputs.iter().map(|b| b.as_ptr()).collect();
         let outs: Vec<*mut u8> = outputs.iter_mut().map(|b| b.as_mut_ptr()).collect();
         // SAFETY: the code reads exactly `input_bytes[i]` bytes through `ins[i]` and writes

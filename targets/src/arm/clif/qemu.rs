@@ -62,7 +62,10 @@ pub fn driver_c(inputs: usize, outputs: usize, stateful: bool) -> String {
         if inputs == 0 {
             "0".to_string()
         } else {
-            (0..inputs).map(|i| format!("in{i}")).collect::<Vec<_>>().join(", ")
+            (0..inputs)
+                .map(|i| format!("in{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     );
     let _ = writeln!(
@@ -72,7 +75,10 @@ pub fn driver_c(inputs: usize, outputs: usize, stateful: bool) -> String {
         if outputs == 0 {
             "0".to_string()
         } else {
-            (0..outputs).map(|i| format!("out{i}")).collect::<Vec<_>>().join(", ")
+            (0..outputs)
+                .map(|i| format!("out{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     );
     s.push_str("    for (long k = 0; k < n; k++) {\n        snnc_model_init();\n        for (long j = 0; j < t; j++) {\n");

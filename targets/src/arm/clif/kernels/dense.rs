@@ -208,12 +208,7 @@ pub(crate) fn dense_bin<M: Module>(
 }
 
 /// Element `kk` of row `xrow` of a dense input as f32: f32 as is, bool 0/1, bin ±1.
-fn input_f32<M: Module>(
-    fx: &mut Fx<'_, '_, M>,
-    xd: DType,
-    xrow: Value,
-    kk: Value,
-) -> Value {
+fn input_f32<M: Module>(fx: &mut Fx<'_, '_, M>, xd: DType, xrow: Value, kk: Value) -> Value {
     match xd {
         DType::F32 => fx.load_f32(xrow, kk),
         DType::Bin => {

@@ -33,7 +33,12 @@ pub(crate) fn int_lif<M: Module>(
     let xd = fx.dtype(x)?;
     let yd = fx.dtype(y)?;
     let n = p.n;
-    let lens = [p.decay.len(), p.bias.len(), p.threshold.len(), p.v_reset.len()];
+    let lens = [
+        p.decay.len(),
+        p.bias.len(),
+        p.threshold.len(),
+        p.v_reset.len(),
+    ];
     if matches!(xd, DType::F32 | DType::Bin)
         || lens.iter().any(|&l| l != n)
         || fx.numel(x)? != n
@@ -95,7 +100,10 @@ pub(crate) struct Broadcast {
 }
 
 /// `y[idx] = a[idx·a_strides] op b[idx·b_strides]` over the 4-D index, `y` dense row-major.
-pub(crate) fn elementwise<M: Module>(fx: &mut Fx<'_, '_, M>, e: &Broadcast) -> Result<(), ArmError> {
+pub(crate) fn elementwise<M: Module>(
+    fx: &mut Fx<'_, '_, M>,
+    e: &Broadcast,
+) -> Result<(), ArmError> {
     let (ad, bd, yd) = (fx.dtype(e.a)?, fx.dtype(e.b)?, fx.dtype(e.y)?);
     let float = yd == DType::F32;
     if (float && (ad != DType::F32 || bd != DType::F32))
@@ -225,7 +233,10 @@ pub(crate) fn clamp<M: Module>(
 }
 
 /// Byte copy of `x` into `y`.
-pub(crate) fn copy<M: Module>(fx: &mut Fx<'_, '_, M>, (x, y): (usize, usize)) -> Result<(), ArmError> {
+pub(crate) fn copy<M: Module>(
+    fx: &mut Fx<'_, '_, M>,
+    (x, y): (usize, usize),
+) -> Result<(), ArmError> {
     let bytes = fx.bytes(x)?;
     if fx.bytes(y)? != bytes {
         return Err(fx.err("Copy between values of different sizes"));

@@ -64,7 +64,13 @@ pub(super) fn emit<M: Module>(fx: &mut Fx<'_, '_, M>, k: &Kernel) -> Result<(), 
             w,
             bias,
         } => {
-            let d = Dense { x: *x, y: *y, rows: *rows, k: *k, n: *n };
+            let d = Dense {
+                x: *x,
+                y: *y,
+                rows: *rows,
+                k: *k,
+                n: *n,
+            };
             dense::dense_int(fx, &d, *w_dtype, w, bias.as_deref())
         }
         Kernel::DenseBin {
@@ -76,7 +82,13 @@ pub(super) fn emit<M: Module>(fx: &mut Fx<'_, '_, M>, k: &Kernel) -> Result<(), 
             w,
             bias,
         } => {
-            let d = Dense { x: *x, y: *y, rows: *rows, k: *k, n: *n };
+            let d = Dense {
+                x: *x,
+                y: *y,
+                rows: *rows,
+                k: *k,
+                n: *n,
+            };
             dense::dense_bin(fx, &d, w, bias.as_deref())
         }
         Kernel::DenseF32 {
@@ -89,7 +101,13 @@ pub(super) fn emit<M: Module>(fx: &mut Fx<'_, '_, M>, k: &Kernel) -> Result<(), 
             alpha,
             bias,
         } => {
-            let d = Dense { x: *x, y: *y, rows: *rows, k: *k, n: *n };
+            let d = Dense {
+                x: *x,
+                y: *y,
+                rows: *rows,
+                k: *k,
+                n: *n,
+            };
             dense::dense_f32(fx, &d, w, *alpha, bias.as_deref())
         }
         Kernel::Conv2dInt {

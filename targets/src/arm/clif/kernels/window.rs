@@ -48,14 +48,12 @@ fn tap<M: Module>(
     if !checked {
         return (off, None);
     }
-    let vy = fx
-        .b
-        .ins()
-        .icmp_imm_s(IntCC::UnsignedLessThan, iy, win.h as i64);
-    let vx = fx
-        .b
-        .ins()
-        .icmp_imm_s(IntCC::UnsignedLessThan, ix, win.w as i64);
+    let vy =
+        fx.b.ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, iy, win.h as i64);
+    let vx =
+        fx.b.ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, ix, win.w as i64);
     let valid = fx.b.ins().band(vy, vx);
     let zero = fx.iconst(0);
     let off = fx.b.ins().select(valid, off, zero);
@@ -203,10 +201,9 @@ pub(crate) fn pool2d<M: Module>(
                         } else {
                             let v = fx.load_i64(xd, xplane, off);
                             match kind {
-                                PoolKind::Max => (
-                                    Some(fx.b.ins().icmp(IntCC::SignedGreaterThan, v, a)),
-                                    v,
-                                ),
+                                PoolKind::Max => {
+                                    (Some(fx.b.ins().icmp(IntCC::SignedGreaterThan, v, a)), v)
+                                }
                                 PoolKind::Sum => (None, fx.b.ins().iadd(a, v)),
                             }
                         };
