@@ -230,7 +230,11 @@ fn input_f32<M: Module>(fx: &mut Fx<'_, '_, M>, xd: DType, xrow: Value, kk: Valu
     }
 }
 
-/// `acc = 0; acc = acc + x·w` in k order, then `·alpha`, then `+ bias` (separate IEEE ops).
+/// `acc = 0; acc = fma(x, w, acc)` in k order, then `·alpha`, then `+ bias`.
+///
+/// The kernel comment says `acc + x·w` without fusing, but the reference interpreter (the
+/// oracle) accumulates f32 dot products with a fused multiply-add, one rounding per term; this
+/// follows the reference. With a bool or bin input the product is exact and both agree.
 pub(crate) fn dense_f32<M: Module>(
     fx: &mut Fx<'_, '_, M>,
     d: &Dense,
@@ -266,9 +270,10 @@ pub(crate) fn dense_f32<M: Module>(
             fx.loop_n(k, |fx, kk| {
                 let xv = input_f32(fx, xd, xrow, kk);
                 let wv = fx.load_f32(wrow, kk);
-                let p = fx.b.ins().fmul(xv, wv);
+                // One rounding per term, as the reference accumulates f32 dot products
+                // (snnc_ir::interp::num::Acc::mac, `f32::mul_add`, matching onnxruntime).
                 let a = fx.b.use_var(acc);
-                let a = fx.b.ins().fadd(a, p);
+                let a = fx.b.ins().fma(xv, wv, a);
                 fx.b.def_var(acc, a);
             });
             let mut a = fx.b.use_var(acc);

@@ -165,7 +165,9 @@ pub(crate) fn pool2d<M: Module>(
 ) -> Result<(), ArmError> {
     let xd = fx.dtype(x)?;
     let yd = fx.dtype(y)?;
-    if xd != yd || xd == DType::Bin {
+    // Integer sum pooling may widen (the IR's i8 sum is i32): x is read as its dtype, the
+    // result wrapped to y's.
+    if (xd == DType::F32) != (yd == DType::F32) || xd == DType::Bin || yd == DType::Bin {
         return Err(fx.err(format!("Pool2d from {xd} to {yd}")));
     }
     let xa = fx.addr(x)?;
