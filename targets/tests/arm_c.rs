@@ -155,70 +155,190 @@ fn snn_mlp_bit_exact() {
     check_model("snn_mlp_int.ir", 40, 16);
 }
 
-#[test]
-fn debug_dump() {
-    let (_, _, plan) = planned("arm/qcnn_int8.ir");
-    for k in &plan.kernels {
-        eprintln!("{k:?}");
-    }
-    for (i, v) in plan.values.iter().enumerate() {
-        eprintln!(
-            "{i} {} {:?} {:?} {:?}",
-            v.name,
-            v.dtype,
-            v.shape,
-            match &v.place {
-                snnc_targets::arm::plan::Place::Const(b) => format!("const {}", b.len()),
-                p => format!("{p:?}"),
-            }
-        );
-    }
-    let art = emit(&plan, &COptions::default()).unwrap();
-    art.write_to(&PathBuf::from("/tmp/armc/qcnn")).unwrap();
+/// Deterministic pseudo-random floats in `[-r, r)` (a 64-bit LCG), quantized to 1/64 so that
+/// ties of the round-half-even quantizers occur.
+fn noise(n: usize, r: f32, seed: u64) -> Vec<f32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let u = (s >> 40) as f32 / (1u64 << 24) as f32;
+            ((u * 2.0 - 1.0) * r * 64.0).round() / 64.0
+        })
+        .collect()
 }
 
+/// Per-channel quantize, grouped strided dilated padded conv, per-channel requant with a zero
+/// point, integer and float sum pooling, integer and float clamps, broadcast integer multiply,
+/// a reshape output, a sparse dense layer, per-channel dequantize, batchnorm and ReLU.
 #[test]
-fn debug_prefix() {
-    use snnc_targets::arm::plan::{reads_writes, Place, PlanMachine, Port};
-    let (g, info, plan) = planned("arm/qcnn_int8.ir");
-    let data = digits();
-    let (input, _) = reference(&g, &info, &data[..3], 1);
-    for j in 0..plan.kernels.len() {
-        let mut p = plan.clone();
-        p.kernels.truncate(j + 1);
-        let (_, y) = reads_writes(&p.kernels[j]);
-        for v in p.values.iter_mut() {
-            if v.place == Place::Output(0) {
-                v.place = Place::Arena(3000);
-            }
-        }
-        p.arena_bytes = p.arena_bytes.max(3000 + 64);
-        p.values[y].place = Place::Output(0);
-        p.outputs = vec![Port {
-            name: "o".into(),
-            value: y,
-        }];
-        let mut m = PlanMachine::new(&p);
-        let mut expect = Vec::new();
-        for s in input.chunks(256) {
-            expect.extend(m.run(&[s]).unwrap().concat());
-        }
-        let art = emit(&p, &COptions::default()).unwrap();
-        let dir = out_dir(&format!("dbg{j}"));
-        art.write_to(&dir).unwrap();
-        let host = run_host(&dir, &input, 3, 1).unwrap();
-        eprintln!(
-            "kernel {j}: {}",
-            if host == expect {
-                "ok".to_string()
-            } else {
-                format!(
-                    "DIFF at {:?}: {:?} vs {:?}",
-                    first_diff(&host, &expect),
-                    &host[..16.min(host.len())],
-                    &expect[..16.min(expect.len())]
-                )
-            }
+fn every_other_kernel_bit_exact() {
+    let (g, info, plan) = planned("arm/kernels.ir");
+    let samples: Vec<Vec<f32>> = (0..50).map(|i| noise(72, 3.0, i)).collect();
+    let (input, expect) = reference(&g, &info, &samples, 1);
+    let c = emit(&plan, &COptions::default()).unwrap();
+    let model_c = c.file("model.c").unwrap();
+    for kind in [
+        "Quantize",
+        "Conv2dInt",
+        "Requant",
+        "Pool2d Sum",
+        "Clamp",
+        "Elementwise mul",
+        "sparse rows",
+        "Dequantize",
+        "ScaleShift",
+    ] {
+        assert!(model_c.contains(kind), "no {kind} kernel in the plan");
+    }
+    check_plan(
+        "kernels",
+        &plan,
+        &COptions::default(),
+        &input,
+        &expect,
+        50,
+        1,
+    );
+    // The dense form of the same layer agrees too.
+    let dense = COptions {
+        sparse_min_zero_percent: 100,
+        ..COptions::default()
+    };
+    assert!(!emit(&plan, &dense)
+        .unwrap()
+        .file("model.c")
+        .unwrap()
+        .contains("sparse rows"));
+    check_plan("kernels-dense", &plan, &dense, &input, &expect, 50, 1);
+}
+
+/// Binary layer over 1056 inputs (33 words: the SWAR byte sums are flushed every 31 words),
+/// with a bias; SWAR and the naive popcount agree with the reference.
+#[test]
+fn long_binary_rows_bit_exact() {
+    let (g, info, plan) = planned("arm/binlong.ir");
+    let samples: Vec<Vec<f32>> = (0..20).map(|i| noise(1056, 1.0, 100 + i)).collect();
+    let (input, expect) = reference(&g, &info, &samples, 1);
+    for popcount in [Popcount::Swar, Popcount::Naive] {
+        let opts = COptions {
+            popcount,
+            ..COptions::default()
+        };
+        check_plan(
+            &format!("binlong-{popcount:?}"),
+            &plan,
+            &opts,
+            &input,
+            &expect,
+            20,
+            1,
         );
+    }
+}
+
+/// Instructions per inference of bnn_mlp's binary layer with SWAR and with the naive popcount
+/// (the difference of two QEMU counts isolates the model).
+#[test]
+fn bnn_popcount_measured() {
+    let (g, info, plan) = planned("arm/bnn_mlp.ir");
+    let data = digits();
+    let (input, expect) = reference(&g, &info, &data[..20], 1);
+    let swar = check_plan(
+        "bnn-swar",
+        &plan,
+        &COptions::default(),
+        &input,
+        &expect,
+        20,
+        1,
+    );
+    let naive_opts = COptions {
+        popcount: Popcount::Naive,
+        ..COptions::default()
+    };
+    let naive = check_plan("bnn-naive", &plan, &naive_opts, &input, &expect, 20, 1);
+    // 256×256 binary MACs: the naive loop costs at least 3 instructions per bit.
+    assert!(
+        naive - swar > 3.0 * 65536.0 * 0.9,
+        "swar {swar}, naive {naive}"
+    );
+    eprintln!("bnn_mlp: {swar:.0} instructions/inference with SWAR, {naive:.0} naive");
+}
+
+/// A graph output that is a graph input (or a reshape of a value still needed) is a byte copy.
+#[test]
+fn copy_kernel_bit_exact() {
+    use snnc_ir::DType;
+    use snnc_targets::arm::plan::{Kernel, Place, Port, Value};
+    let value = |name: &str, place| Value {
+        name: name.into(),
+        dtype: DType::I16,
+        shape: vec![3, 5],
+        place,
+    };
+    let plan = Plan {
+        name: "copy".into(),
+        stateful: false,
+        values: vec![value("x", Place::Input(0)), value("y", Place::Output(0))],
+        kernels: vec![Kernel::Copy { x: 0, y: 1 }],
+        inputs: vec![Port {
+            name: "x".into(),
+            value: 0,
+        }],
+        outputs: vec![Port {
+            name: "y".into(),
+            value: 1,
+        }],
+        arena_bytes: 0,
+        state_bytes: 0,
+    };
+    let input: Vec<u8> = (0..4 * 30).map(|i| (i * 37 % 251) as u8).collect();
+    check_plan("copy", &plan, &COptions::default(), &input, &input, 4, 1);
+}
+
+/// Compares `text` with `tests/snapshots/arm_c__<name>.snap`; writes it when missing or when
+/// `SNNC_UPDATE_SNAPSHOTS` is set (review the diff, then commit).
+fn snapshot(name: &str, text: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("tests/snapshots/arm_c__{name}.snap"));
+    let old = std::fs::read_to_string(&path).ok();
+    if old.is_none() || std::env::var_os("SNNC_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        return;
+    }
+    let old = old.unwrap_or_default();
+    if old != text {
+        let line = old.lines().zip(text.lines()).position(|(a, b)| a != b);
+        panic!(
+            "{}: emitted C changed (first differing line {:?}); rerun with SNNC_UPDATE_SNAPSHOTS=1 and review",
+            path.display(),
+            line.map(|l| l + 1)
+        );
+    }
+}
+
+/// The emitted C of bnn_mlp and qcnn_int8 (regression of generated code), and determinism.
+#[test]
+fn emitted_c_snapshots() {
+    for (name, file) in [
+        ("bnn_mlp", "arm/bnn_mlp.ir"),
+        ("qcnn_int8", "arm/qcnn_int8.ir"),
+    ] {
+        let (_, _, plan) = planned(file);
+        let a = emit(&plan, &COptions::default()).unwrap();
+        assert_eq!(
+            a,
+            emit(&plan, &COptions::default()).unwrap(),
+            "{name}: emission is not deterministic"
+        );
+        snapshot(&format!("{name}_model_h"), a.file("model.h").unwrap());
+        snapshot(&format!("{name}_model_c"), a.file("model.c").unwrap());
+        if name == "qcnn_int8" {
+            snapshot(&format!("{name}_weights_c"), a.file("weights.c").unwrap());
+        }
     }
 }

@@ -49,7 +49,7 @@ pub(crate) fn int_range(d: DType) -> Option<(i64, i64)> {
 pub(crate) fn ilit(v: i64) -> String {
     if v == i64::MIN {
         "INT64_MIN".to_string()
-    } else if v >= i64::from(i32::MIN) + 1 && v <= i64::from(i32::MAX) {
+    } else if v > i64::from(i32::MIN) && v <= i64::from(i32::MAX) {
         v.to_string()
     } else if v == i64::from(i32::MIN) {
         "(-2147483647 - 1)".to_string()

@@ -51,10 +51,11 @@ static inline uint32_t snnc_pop_bytes(uint32_t v)
     return (v + (v >> 4)) & 0x0F0F0F0Fu;
 }
 
-/* Sum of the four byte counts. */
+/* Sum of the four bytes of v (each up to 255: byte counts of up to 31 words). */
 static inline uint32_t snnc_sum_bytes(uint32_t v)
 {
-    return (v * 0x01010101u) >> 24;
+    v = (v & 0x00FF00FFu) + ((v >> 8) & 0x00FF00FFu);
+    return (v + (v >> 16)) & 0xFFFFu;
 }
 
 /* One bit at a time (the baseline SWAR is measured against). */
