@@ -342,3 +342,90 @@ fn emitted_c_snapshots() {
         }
     }
 }
+
+/// bnn_mlp's 256×256 binary layer alone (input bin, output i32): instructions per binary MAC
+/// under QEMU with SWAR and with the naive popcount, checked against the plan executor.
+#[test]
+fn binary_layer_macs_per_instruction() {
+    use snnc_ir::DType;
+    use snnc_targets::arm::plan::{Kernel, Place, PlanMachine, Port, Value};
+    let (_, _, bnn) = planned("arm/bnn_mlp.ir");
+    let Some(Kernel::DenseBin { k, n, w, bias, .. }) = bnn
+        .kernels
+        .iter()
+        .find(|k| matches!(k, Kernel::DenseBin { .. }))
+        .cloned()
+    else {
+        panic!("bnn_mlp has no binary layer");
+    };
+    let plan = Plan {
+        name: "bin_layer".into(),
+        stateful: false,
+        values: vec![
+            Value {
+                name: "x".into(),
+                dtype: DType::Bin,
+                shape: vec![1, k],
+                place: Place::Input(0),
+            },
+            Value {
+                name: "y".into(),
+                dtype: DType::I32,
+                shape: vec![1, n],
+                place: Place::Output(0),
+            },
+        ],
+        kernels: vec![Kernel::DenseBin {
+            x: 0,
+            y: 1,
+            rows: 1,
+            k,
+            n,
+            w,
+            bias,
+        }],
+        inputs: vec![Port {
+            name: "x".into(),
+            value: 0,
+        }],
+        outputs: vec![Port {
+            name: "y".into(),
+            value: 1,
+        }],
+        arena_bytes: 0,
+        state_bytes: 0,
+    };
+    let samples = 10;
+    let input: Vec<u8> = noise(samples * k / 8, 1.0, 7)
+        .iter()
+        .map(|v| (v * 1000.0) as i32 as u8)
+        .collect();
+    let mut m = PlanMachine::new(&plan);
+    let expect: Vec<u8> = input
+        .chunks(k / 8)
+        .flat_map(|s| m.run(&[s]).unwrap().concat())
+        .collect();
+    let macs = (k * n) as f64;
+    let mut per = Vec::new();
+    for popcount in [Popcount::Swar, Popcount::Naive] {
+        let opts = COptions {
+            popcount,
+            ..COptions::default()
+        };
+        let insns = check_plan(
+            &format!("binlayer-{popcount:?}"),
+            &plan,
+            &opts,
+            &input,
+            &expect,
+            samples,
+            1,
+        );
+        eprintln!(
+            "{popcount:?}: {insns:.0} instructions, {:.2} binary MACs per instruction",
+            macs / insns
+        );
+        per.push(macs / insns);
+    }
+    assert!(per[0] > 1.5 && per[0] > 5.0 * per[1], "{per:?}");
+}
