@@ -79,3 +79,60 @@ pub fn parse_sizes(h: &str) -> Result<(Vec<usize>, Vec<usize>, bool), String> {
         .collect::<Result<Vec<_>, _>>()?;
     Ok((ins, outs, get("SNNC_STATEFUL")? != 0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arm::plan::{Place, Value};
+    use snnc_ir::DType;
+
+    fn plan(stateful: bool) -> Plan {
+        let value = |name: &str, dtype, shape: Vec<usize>, place| Value {
+            name: name.into(),
+            dtype,
+            shape,
+            place,
+        };
+        Plan {
+            name: "m".into(),
+            stateful,
+            values: vec![
+                value("x", DType::Bin, vec![2, 40], Place::Input(0)),
+                value("s", DType::I16, vec![3], Place::Input(1)),
+                value("y", DType::F32, vec![1, 10], Place::Output(0)),
+            ],
+            kernels: Vec::new(),
+            inputs: vec![
+                Port {
+                    name: "x".into(),
+                    value: 0,
+                },
+                Port {
+                    name: "s".into(),
+                    value: 1,
+                },
+            ],
+            outputs: vec![Port {
+                name: "y".into(),
+                value: 2,
+            }],
+            arena_bytes: 32,
+            state_bytes: if stateful { 16 } else { 0 },
+        }
+    }
+
+    #[test]
+    fn header_sizes_round_trip() {
+        let h = model_h(&plan(true), "test");
+        assert!(h.contains("#define SNNC_INPUT0_SIZE 80"));
+        assert!(h.contains("#define SNNC_INPUT0_DTYPE \"bin\""));
+        assert!(h.contains("void snnc_model_step("));
+        assert!(!h.contains("snnc_model_run"));
+        // bin [2, 40]: two rows of two words; i16 [3]: 6 bytes; f32 [1, 10]: 40 bytes.
+        assert_eq!(parse_sizes(&h), Ok((vec![16, 6], vec![40], true)));
+        let h = model_h(&plan(false), "test");
+        assert!(h.contains("void snnc_model_run("));
+        assert_eq!(parse_sizes(&h), Ok((vec![16, 6], vec![40], false)));
+        assert!(parse_sizes("#define SNNC_NUM_INPUTS 1\n").is_err());
+    }
+}

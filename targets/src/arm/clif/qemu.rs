@@ -192,3 +192,24 @@ pub fn run_qemu_aarch64(dir: &Path, input: &[u8], n: usize, t: usize) -> Result<
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn driver_reads_every_port_and_calls_the_entry_point() {
+        let d = driver_c(2, 1, true);
+        assert!(d.contains("fread(in1, 1, SNNC_INPUT1_BYTES, fi)"));
+        assert!(d.contains("fwrite(out0, 1, SNNC_OUTPUT0_BYTES, fo)"));
+        assert!(d.contains("snnc_model_step(ins, outs);"));
+        assert!(d.contains("const void *ins[2] = { in0, in1 };"));
+        assert!(driver_c(1, 1, false).contains("snnc_model_run(ins, outs);"));
+    }
+
+    #[test]
+    fn missing_program_names_its_package() {
+        let e = find_tool("snnc-surely-missing-tool", "pkg-x", "tests").unwrap_err();
+        assert!(matches!(e, ArmError::MissingTool { ref package, .. } if package == "pkg-x"));
+    }
+}
