@@ -11,6 +11,7 @@ use crate::passes::PassReport;
 use crate::sim::{self, BatchInput, Encoding, Reduce, SimOptions};
 use crate::{inspect, npy, output};
 
+pub mod arm;
 pub mod passes_list;
 pub mod pipeline;
 pub mod report_cmd;
@@ -66,6 +67,8 @@ pub enum Command {
         emit: Option<Emit>,
         #[command(flatten)]
         machine: spinnaker2::MachineOptions,
+        #[command(flatten)]
+        arm: arm::ArmOptions,
         /// Output: a file for `--emit ir` (`-` for standard output), a directory for a target
         /// artifact (replaced as a whole only when the compile succeeds).
         #[arg(short, long)]
@@ -156,6 +159,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
             report,
             emit,
             machine,
+            arm: arm_opts,
             output,
             elide_consts,
         } => {
@@ -173,13 +177,10 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
                     cmd_compile_ir(&model, &output, &c, out)
                 }
                 (Some(Emit::Artifact), Target::Reference) => Err(CliError::Usage(
-                    "--emit artifact needs a hardware target (--target spinnaker2)".into(),
+                    "--emit artifact needs a hardware target (--target spinnaker2, cortex-m4, cortex-m7, aarch64 or host)".into(),
                 )),
                 (_, Target::Spinnaker2) => spinnaker2::compile(&model, &output, &c, &machine),
-                (_, t) => Err(CliError::Usage(format!(
-                    "--target {}: the ARM backends are not wired to `compile` yet",
-                    t.name()
-                ))),
+                (_, _) => arm::compile(&model, &output, &c, &arm_opts),
             }
         }
         Command::Run(args) => run_cmd::run(&args, out),

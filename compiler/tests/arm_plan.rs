@@ -3,6 +3,7 @@
 //! executor, and compared bit for bit with `snnc_ir::interp` on all 360 digits inputs. A
 //! backend that disagrees with the reference on these models is then wrong, not the plan.
 
+#[allow(dead_code)]
 mod common;
 
 use common::models;
@@ -83,4 +84,11 @@ fn ann_mlp_int8_plan_matches_reference() {
 #[test]
 fn snn_mlp_plan_matches_reference_over_16_steps() {
     assert_eq!(agree("snn_mlp/snn_mlp.nir", None, 16), 360 * 16 * 10);
+}
+
+/// The float model as imported: float dense layers whose products are not exact, so the
+/// reference's fused accumulation (`mul_add`) must be reproduced.
+#[test]
+fn ann_mlp_float_plan_matches_reference() {
+    assert_eq!(agree("ann_mlp/ann_mlp.onnx", None, 1), 3600);
 }

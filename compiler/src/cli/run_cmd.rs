@@ -19,7 +19,8 @@ use crate::sim::{self, Encoding, Reduce, SimOptions};
 /// Arguments of `snnc run`.
 #[derive(clap::Args, Debug, Clone, PartialEq)]
 pub struct RunArgs {
-    /// The artifact directory `snnc compile --target spinnaker2 -o DIR` wrote.
+    /// The artifact directory `snnc compile --target spinnaker2|cortex-m4|cortex-m7|aarch64|host
+    /// -o DIR` wrote.
     pub artifact: PathBuf,
     /// Input array (.npy) `[N, ...]` (`[N, T, ...]` for `--encoding spikes`).
     #[arg(short, long, value_name = "X.npy")]
@@ -27,9 +28,10 @@ pub struct RunArgs {
     /// Output array (.npy), the same layout `snnc sim` writes.
     #[arg(short, long, value_name = "Y.npy")]
     pub output: PathBuf,
-    /// Time steps per sample (the pipeline latency is run on top and dropped).
+    /// Time steps per sample (the pipeline latency is run on top and dropped). Required for
+    /// stateful (spiking) models; 1 otherwise.
     #[arg(long, value_name = "T")]
-    pub steps: usize,
+    pub steps: Option<usize>,
     /// How outputs of the steps are combined (as `snnc sim`).
     #[arg(long, value_enum, default_value_t = Reduce::Sum)]
     pub reduce: Reduce,
@@ -53,6 +55,10 @@ pub struct RunArgs {
     /// outputs are identical unless the NoC model drops packets).
     #[arg(long)]
     pub no_noc: bool,
+    /// Run an ARM artifact's model natively on this machine (cranelift JIT of its `model.ir`)
+    /// instead of under QEMU.
+    #[arg(long)]
+    pub native: bool,
 }
 
 /// Samples run per emulator call, so the progress line moves on long runs.
@@ -60,9 +66,18 @@ const CHUNK: usize = 32;
 
 /// Run the artifact of `args` and write its outputs (and report and raster when asked).
 pub fn run(args: &RunArgs, out: &mut dyn std::io::Write) -> Result<(), CliError> {
-    if args.steps == 0 {
-        return Err(CliError::Usage("--steps must be at least 1".into()));
+    if let Some(manifest) = super::arm::read_manifest(&args.artifact) {
+        return super::arm::run(args, &manifest?, out);
     }
+    let steps = match args.steps {
+        Some(0) => return Err(CliError::Usage("--steps must be at least 1".into())),
+        Some(t) => t,
+        None => {
+            return Err(CliError::Usage(
+                "a spinnaker2 artifact runs a spiking network: give the number of time steps with --steps".into(),
+            ))
+        }
+    };
     let dir = &args.artifact;
     let loaded = LoadedArtifact::load(dir).map_err(|source| CliError::Artifact {
         path: dir.clone(),
@@ -82,7 +97,7 @@ pub fn run(args: &RunArgs, out: &mut dyn std::io::Write) -> Result<(), CliError>
     let manifest = emu.manifest().clone();
     let (in_len, out_len) = emu.io_sizes();
     let sim_opts = SimOptions {
-        steps: args.steps,
+        steps,
         dt: 1.0,
         reduce: args.reduce,
         encoding: args.encoding,
@@ -109,14 +124,14 @@ pub fn run(args: &RunArgs, out: &mut dyn std::io::Write) -> Result<(), CliError>
     for first in (0..n).step_by(CHUNK) {
         let last = (first + CHUNK).min(n);
         let samples: Vec<Vec<Vec<f32>>> = (first..last)
-            .map(|i| (0..args.steps).map(|t| input.step(i, t)).collect())
+            .map(|i| (0..steps).map(|t| input.step(i, t)).collect())
             .collect();
         let batch = emu.run_batch(&samples).map_err(emu_err)?;
         for per_step in batch.outputs {
             let mut acc = Vec::new();
             for step in per_step {
                 let v = step.iter().map(|&s| f32::from(s)).collect();
-                sim::accumulate(&mut acc, v, args.reduce, args.steps);
+                sim::accumulate(&mut acc, v, args.reduce, steps);
             }
             outputs.push(acc);
         }
@@ -147,13 +162,13 @@ pub fn run(args: &RunArgs, out: &mut dyn std::io::Write) -> Result<(), CliError>
         outputs.iter().map(Vec::as_slice),
         n,
         &sim::sample_shape(&manifest.output.shape),
-        args.steps,
+        steps,
         args.reduce,
     );
     if y.data.len()
         != n * out_len
-            * if args.reduce == Reduce::None && args.steps > 1 {
-                args.steps
+            * if args.reduce == Reduce::None && steps > 1 {
+                steps
             } else {
                 1
             }
@@ -182,7 +197,7 @@ pub fn run(args: &RunArgs, out: &mut dyn std::io::Write) -> Result<(), CliError>
         files.push((path.clone(), npy::to_bytes(&a)));
     }
     output::write_all_atomic(&files)?;
-    out.write_all(summary.render(dir, n, args.steps).as_bytes())
+    out.write_all(summary.render(dir, n, steps).as_bytes())
         .map_err(|e| CliError::io(Path::new("<stdout>"), e))
 }
 

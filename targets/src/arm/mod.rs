@@ -2,7 +2,9 @@
 //! object) and the host (JIT) through cranelift. Both start from one [`plan::Plan`].
 
 pub mod c;
+pub mod clif;
 pub mod error;
+pub mod manifest;
 pub mod plan;
 
 pub use error::ArmError;

@@ -197,6 +197,8 @@ pub fn run_host(dir: &Path, input: &[u8], n: usize, t: usize) -> Result<Vec<u8>,
         "weights.c",
         "-o",
         "prog",
+        // fmaf of the float dense layer where the host has no FMA instruction.
+        "-lm",
     ]));
     tool("cc", &args, &b, "builds the C model for the host")?;
     let p = b.join("in.bin");

@@ -282,7 +282,7 @@ pub(crate) fn emit(e: &mut Emitter, kern: &Kernel) -> Result<KernelFn, ArmError>
                 b,
                 "            const float *wr = w + j * {k}u;\n            float acc = 0.0f;"
             );
-            let _ = writeln!(b, "            for (k = 0; k < {k}u; k++) {{\n                acc = acc + {xv} * wr[k];\n            }}");
+            let _ = writeln!(b, "            for (k = 0; k < {k}u; k++) {{\n                acc = SNNC_FMAF({xv}, wr[k], acc);\n            }}");
             if let Some(a) = alpha {
                 let _ = writeln!(b, "            acc = acc * {};", flit(*a)?);
             }

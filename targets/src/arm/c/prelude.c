@@ -1,4 +1,12 @@
-/* Floats: never contract a*b+c into a fused multiply-add (the reference rounds both). */
+/* Floats: never contract a*b+c into a fused multiply-add where the reference rounds both; the
+ * float dense layer's dot product is fused on purpose (the reference accumulates with fma):
+ * the FPU's VFMA on Cortex-M4F/M7, C99 fmaf elsewhere. */
+#if defined(__ARM_FEATURE_FMA) || defined(__FP_FAST_FMAF)
+#define SNNC_FMAF(a, b, c) __builtin_fmaf((a), (b), (c))
+#else
+#include <math.h>
+#define SNNC_FMAF(a, b, c) fmaf((a), (b), (c))
+#endif
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #elif defined(__GNUC__)

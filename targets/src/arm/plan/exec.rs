@@ -183,7 +183,7 @@ impl<'p> PlanMachine<'p> {
                     for j in 0..*n {
                         let mut acc = 0f32;
                         for kk in 0..*k {
-                            acc += self.float(*x, r * k + kk, inp) * w[j * k + kk];
+                            acc = self.float(*x, r * k + kk, inp).mul_add(w[j * k + kk], acc);
                         }
                         if let Some(a) = alpha {
                             acc *= a;

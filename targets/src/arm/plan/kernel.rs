@@ -12,7 +12,8 @@
 //! complement T (C: compute in `uint32_t`, cast); every integer kernel's inputs are read as the
 //! signed/unsigned value of their dtype, a `bool` as 0/1, a `bin` element as −1/+1.
 //! Float arithmetic: IEEE single precision, round to nearest even, no fused multiply-add (C:
-//! `-ffp-contract=off`), operations in exactly the order written.
+//! `-ffp-contract=off`) except where a kernel says `fma`, operations in exactly the order
+//! written.
 
 use snnc_ir::DType;
 
@@ -135,7 +136,8 @@ pub enum Kernel {
         w: Vec<u32>,
         bias: Option<Vec<i32>>,
     },
-    /// Float dense layer: `acc = 0.0; for k in 0..K { acc = acc + x[r][k]·w[j][k] }` (x f32, or
+    /// Float dense layer: `acc = 0.0; for k in 0..K { acc = fma(x[r][k], w[j][k], acc) }` (one
+    /// rounding per step, as the reference's `f32::mul_add`; x f32, or
     /// bool 0/1, or bin ±1, converted to f32), then `acc = acc·alpha` when `alpha` is given,
     /// then `y[r][j] = acc + bias[j]` when `bias` is given (bias already multiplied by beta).
     DenseF32 {
@@ -160,8 +162,9 @@ pub enum Kernel {
         w: Vec<i32>,
         bias: Option<Vec<i32>>,
     },
-    /// Pooling per channel over the window (`c_out == c_in`, no weights); `y` has `x`'s dtype
-    /// (integer or f32).
+    /// Pooling per channel over the window (`c_out == c_in`, no weights); `x` is read as its
+    /// own dtype and the result stored as `y`'s (integer sum pooling widens, e.g. i8 → i32,
+    /// wrapping to it; f32 stays f32).
     Pool2d {
         x: ValueId,
         y: ValueId,
