@@ -4,6 +4,7 @@
 //! byte-identical `.npy` files on all 360 digits inputs. QEMU and the cross compilers are
 //! required: without them these tests fail with the name of what is missing.
 
+#[allow(dead_code)]
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -299,26 +299,10 @@ fn copy_kernel_bit_exact() {
     check_plan("copy", &plan, &COptions::default(), &input, &input, 4, 1);
 }
 
-/// Compares `text` with `tests/snapshots/arm_c__<name>.snap`; writes it when missing or when
-/// `SNNC_UPDATE_SNAPSHOTS` is set (review the diff, then commit).
+/// The emitted file as an insta snapshot `arm_c__<name>.snap` (review changes with
+/// `cargo insta review`).
 fn snapshot(name: &str, text: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("tests/snapshots/arm_c__{name}.snap"));
-    let old = std::fs::read_to_string(&path).ok();
-    if old.is_none() || std::env::var_os("SNNC_UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, text).unwrap();
-        return;
-    }
-    let old = old.unwrap_or_default();
-    if old != text {
-        let line = old.lines().zip(text.lines()).position(|(a, b)| a != b);
-        panic!(
-            "{}: emitted C changed (first differing line {:?}); rerun with SNNC_UPDATE_SNAPSHOTS=1 and review",
-            path.display(),
-            line.map(|l| l + 1)
-        );
-    }
+    insta::assert_snapshot!(name.to_string(), text);
 }
 
 /// The emitted C of bnn_mlp and qcnn_int8 (regression of generated code), and determinism.

@@ -2,12 +2,9 @@
 //! interpreter, byte for byte, on the shared models' integer graphs and on small graphs that
 //! exercise every kernel.
 //!
-//! Fixtures (`tests/fixtures/arm_clif/`) are the IR `snnc compile` writes (arm_abi.md):
-//!   snnc compile bnn_mlp.qonnx.onnx --passes canonicalize,lower-qdq,binarize -o bnn_mlp.ir
-//!   snnc compile qcnn_int8.qcdq.onnx --passes canonicalize,lower-qdq -o qcnn_int8.ir
-//!   snnc compile ann_mlp.onnx --passes canonicalize,quantize=int8 \
-//!     --calib data/digits_calib_x.npy -o ann_mlp_int8.ir
-//!   snnc compile snn_mlp.nir --passes canonicalize,quantize-snn -o snn_mlp.ir
+//! Fixtures are the integer graphs `snnc compile` writes, shared with the C backend's tests
+//! (`tests/fixtures/arm/*.ir`, how each was made is written in `arm_c.rs`) and the SpiNNaker2
+//! tests (`tests/fixtures/snn_mlp_int.ir`).
 //!
 //! The QEMU tests need `aarch64-linux-gnu-gcc` and `qemu-aarch64` (Debian: gcc-aarch64-linux-gnu,
 //! libc6-dev-arm64-cross, qemu-user) and fail naming them when missing.
@@ -18,17 +15,18 @@ use snnc_targets::arm::clif::{emit_object, run_qemu_aarch64, JitModel};
 use snnc_targets::arm::plan::{encode, lower, Plan};
 
 fn fixture(file: &str) -> Graph {
-    let path = format!(
-        "{}/tests/fixtures/arm_clif/{file}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/tests/fixtures/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap();
     snnc_ir::text::parse(&text).unwrap()
 }
 
 /// The 360 digits test images (f32 [360, 64]) from the shared models' data.
 fn digits() -> Vec<Vec<f32>> {
-    let bytes = std::fs::read("/work/shared/models/data/digits_test_x.npy").unwrap();
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/models/data/digits_test_x.npy"
+    ))
+    .unwrap();
     assert_eq!(&bytes[..6], b"\x93NUMPY");
     let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
     let header = std::str::from_utf8(&bytes[10..10 + hlen]).unwrap();
@@ -203,42 +201,42 @@ fn check_model(file: &str, t: usize, qemu: bool) {
 
 #[test]
 fn bnn_mlp_jit_matches_reference() {
-    check_model("bnn_mlp.ir", 1, false);
+    check_model("arm/bnn_mlp.ir", 1, false);
 }
 
 #[test]
 fn qcnn_int8_jit_matches_reference() {
-    check_model("qcnn_int8.ir", 1, false);
+    check_model("arm/qcnn_int8.ir", 1, false);
 }
 
 #[test]
 fn ann_mlp_int8_jit_matches_reference() {
-    check_model("ann_mlp_int8.ir", 1, false);
+    check_model("arm/ann_mlp_int8.ir", 1, false);
 }
 
 #[test]
 fn snn_mlp_jit_matches_reference() {
-    check_model("snn_mlp.ir", 16, false);
+    check_model("snn_mlp_int.ir", 16, false);
 }
 
 #[test]
 fn bnn_mlp_aarch64_matches_reference() {
-    check_model("bnn_mlp.ir", 1, true);
+    check_model("arm/bnn_mlp.ir", 1, true);
 }
 
 #[test]
 fn qcnn_int8_aarch64_matches_reference() {
-    check_model("qcnn_int8.ir", 1, true);
+    check_model("arm/qcnn_int8.ir", 1, true);
 }
 
 #[test]
 fn ann_mlp_int8_aarch64_matches_reference() {
-    check_model("ann_mlp_int8.ir", 1, true);
+    check_model("arm/ann_mlp_int8.ir", 1, true);
 }
 
 #[test]
 fn snn_mlp_aarch64_matches_reference() {
-    check_model("snn_mlp.ir", 16, true);
+    check_model("snn_mlp_int.ir", 16, true);
 }
 
 /// `[a, b, c]` of integers.

@@ -65,6 +65,7 @@ pub fn kernel_kind(k: &Kernel) -> &'static str {
         Kernel::Dequantize { .. } => "dequantize",
         Kernel::DenseInt { .. } => "dense_int",
         Kernel::DenseBin { .. } => "dense_bin",
+        Kernel::DenseBinW { .. } => "dense_bin_weights",
         Kernel::DenseF32 { .. } => "dense_f32",
         Kernel::Conv2dInt { .. } => "conv2d_int",
         Kernel::Pool2d { .. } => "pool2d",

@@ -213,9 +213,10 @@ fn kernel_fn(e: &mut Emitter, k: &Kernel) -> Result<KernelFn, ArmError> {
         | Kernel::BinThreshold { .. }
         | Kernel::ScaleShift { .. }
         | Kernel::Clamp { .. } => kern_quant::emit(e, k),
-        Kernel::DenseInt { .. } | Kernel::DenseBin { .. } | Kernel::DenseF32 { .. } => {
-            kern_dense::emit(e, k)
-        }
+        Kernel::DenseInt { .. }
+        | Kernel::DenseBin { .. }
+        | Kernel::DenseBinW { .. }
+        | Kernel::DenseF32 { .. } => kern_dense::emit(e, k),
         Kernel::Conv2dInt { .. } | Kernel::Pool2d { .. } => kern_window::emit(e, k),
         Kernel::IntLif { .. } | Kernel::Elementwise { .. } | Kernel::Copy { .. } => {
             kern_misc::emit(e, k)

@@ -236,6 +236,68 @@ pub(crate) fn emit(e: &mut Emitter, kern: &Kernel) -> Result<KernelFn, ArmError>
             )?;
             f.body = b;
         }
+        Kernel::DenseBinW {
+            x,
+            y,
+            rows,
+            k,
+            n,
+            w,
+            bias,
+        } => {
+            let (rows, k, n) = (*rows, *k, *n);
+            let words = k.div_ceil(32);
+            let xt = e.input(&mut f, "x", *x)?;
+            e.output(&mut f, "y", *y)?;
+            e.check_len("weights", w.len(), n * words)?;
+            let items = w[..n * words]
+                .iter()
+                .map(|v| format!("0x{v:08x}u"))
+                .collect();
+            let wn = e.array("w", "uint32_t", 4, items);
+            f.params.push("const uint32_t *restrict w".into());
+            f.args.push(wn);
+            let bp = bias_param(e, bias, n)?;
+            // Σ x·(±1) = Σ x − 2·Σ_{bit set} x: the row sum once per row, then one masked add
+            // per weight bit (no multiplies).
+            let mut b = String::new();
+            let _ = writeln!(
+                b,
+                "    uint32_t r, j, q, t;\n    for (r = 0; r < {rows}u; r++) {{"
+            );
+            let _ = writeln!(
+                b,
+                "        const {} *xr = x + r * {k}u;\n        uint32_t sum = 0;",
+                ctype(xt)
+            );
+            let _ = writeln!(
+                b,
+                "        for (t = 0; t < {k}u; t++) {{\n            sum += (uint32_t)xr[t];\n        }}"
+            );
+            let _ = writeln!(b, "        for (j = 0; j < {n}u; j++) {{");
+            let _ = writeln!(
+                b,
+                "            const uint32_t *wr = w + j * {words}u;\n            uint32_t neg = 0;"
+            );
+            let _ = writeln!(
+                b,
+                "            for (q = 0; q < {words}u; q++) {{\n                uint32_t m = wr[q];\n                const {} *xq = xr + q * 32u;\n                uint32_t end = q * 32u + 32u < {k}u ? 32u : {k}u - q * 32u;\n                for (t = 0; t < end; t++) {{\n                    neg += (uint32_t)xq[t] & (0u - ((m >> t) & 1u));\n                }}\n            }}",
+                ctype(xt)
+            );
+            let _ = writeln!(
+                b,
+                "            y[r * {n}u + j] = (int32_t)(sum - 2u * neg + (uint32_t){});\n        }}\n    }}",
+                bp.at("j")
+            );
+            f.what = what(
+                e,
+                "DenseBinW",
+                *x,
+                *y,
+                &format!(", [{n}][{k}] ±1 weights packed in {words} words a row"),
+            )?;
+            f.body = b;
+        }
         Kernel::DenseF32 {
             x,
             y,

@@ -11,6 +11,7 @@ pub fn reads_writes(k: &Kernel) -> (Vec<ValueId>, ValueId) {
         | Kernel::Dequantize { x, y, .. }
         | Kernel::DenseInt { x, y, .. }
         | Kernel::DenseBin { x, y, .. }
+        | Kernel::DenseBinW { x, y, .. }
         | Kernel::DenseF32 { x, y, .. }
         | Kernel::Conv2dInt { x, y, .. }
         | Kernel::Pool2d { x, y, .. }

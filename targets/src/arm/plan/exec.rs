@@ -168,6 +168,30 @@ impl<'p> PlanMachine<'p> {
                 }
                 y
             }
+            Kernel::DenseBinW {
+                x,
+                rows,
+                k,
+                n,
+                w,
+                bias,
+                ..
+            } => {
+                let words = k.div_ceil(32);
+                let mut y = Vec::with_capacity(rows * n);
+                for r in 0..*rows {
+                    for j in 0..*n {
+                        let mut acc = bias.as_ref().map_or(0i64, |b| i64::from(b[j]));
+                        for kk in 0..*k {
+                            let minus = w[j * words + kk / 32] >> (kk % 32) & 1 == 1;
+                            let v = self.int(*x, r * k + kk, inp);
+                            acc = acc.wrapping_add(if minus { -v } else { v });
+                        }
+                        y.push(Elem::I(i64::from(acc as i32)));
+                    }
+                }
+                y
+            }
             Kernel::DenseF32 {
                 x,
                 rows,

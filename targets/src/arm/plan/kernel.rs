@@ -136,6 +136,19 @@ pub enum Kernel {
         w: Vec<u32>,
         bias: Option<Vec<i32>>,
     },
+    /// Integer input × binary weights (a BNN's first layer): `w` packed `[n][words]` as in
+    /// [`Kernel::DenseBin`], element `k` of row `j` being −1 when its bit is 1, else +1:
+    /// `y[r][j] = wrap_i32(Σ_k x[r][k]·w[j][k] + bias[j])` (equivalently `Σ_k x − 2·Σ_{bit set}
+    /// x`), `x` u8/i8/u16/i16/i32/bool, y i32.
+    DenseBinW {
+        x: ValueId,
+        y: ValueId,
+        rows: usize,
+        k: usize,
+        n: usize,
+        w: Vec<u32>,
+        bias: Option<Vec<i32>>,
+    },
     /// Float dense layer: `acc = 0.0; for k in 0..K { acc = fma(x[r][k], w[j][k], acc) }` (one
     /// rounding per step, as the reference's `f32::mul_add`; x f32, or
     /// bool 0/1, or bin ±1, converted to f32), then `acc = acc·alpha` when `alpha` is given,

@@ -444,9 +444,22 @@ impl<'g> Lowering<'g> {
                 })
             }
             (DType::Bin, _) => Err("a binary input with integer weights has no kernel".into()),
+            (xdt, DType::Bin) if is_small_int(xdt) || xdt == DType::Bool => {
+                let dense: Vec<i64> = w_rows.map(|(j, kk)| bv[idx(j, kk)]).collect();
+                let w = pack_bin_rows(&dense, n, k);
+                let y = self.output(id);
+                Ok(Kernel::DenseBinW {
+                    x,
+                    y,
+                    rows,
+                    k,
+                    n,
+                    w,
+                    bias,
+                })
+            }
             (xdt, bdt) if is_small_int(xdt) || xdt == DType::Bool => {
                 let w_dtype = match bdt {
-                    DType::Bin => DType::I8,
                     DType::I8 | DType::U8 | DType::I16 | DType::U16 | DType::I32 => bdt,
                     other => return Err(format!("{other} weights have no kernel")),
                 };

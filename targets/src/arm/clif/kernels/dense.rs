@@ -207,6 +207,61 @@ pub(crate) fn dense_bin<M: Module>(
     Ok(())
 }
 
+/// Integer input × packed ±1 weights: `acc += (x ^ m) − m` with `m = −bit` (x when the bit is 0,
+/// −x when it is 1), wrapping in i32 like the exact sum.
+pub(crate) fn dense_bin_w<M: Module>(
+    fx: &mut Fx<'_, '_, M>,
+    d: &Dense,
+    w: &[u32],
+    bias: Option<&[i32]>,
+) -> Result<(), ArmError> {
+    let words = d.k.div_ceil(32);
+    let xd = fx.dtype(d.x)?;
+    if matches!(xd, DType::F32 | DType::Bin) || w.len() != d.n * words {
+        return Err(fx.err(format!(
+            "DenseBinW over {xd} with {} weight words for {}×{words}",
+            w.len(),
+            d.n
+        )));
+    }
+    let yd = fx.dtype(d.y)?;
+    let xa = fx.addr(d.x)?;
+    let ya = fx.addr(d.y)?;
+    let wa = fx.table("w", w.iter().flat_map(|v| v.to_le_bytes()).collect())?;
+    let bias = bias_param(fx, bias, d.n)?;
+    let (k, n, xs) = (d.k, d.n, xd.size_bytes());
+    fx.loop_n(d.rows, |fx, r| {
+        let xrow = fx.elem(xa, r, k * xs);
+        fx.loop_n(n, |fx, j| {
+            let acc = fx.b.declare_var(I32);
+            let b0 = fx.get_int(&bias, j);
+            let b0 = fx.b.ins().ireduce(I32, b0);
+            fx.b.def_var(acc, b0);
+            let wrow = fx.elem(wa, j, words * 4);
+            fx.loop_n(k, |fx, kk| {
+                let xv = fx.load_i32(xd, xrow, kk);
+                let word = fx.b.ins().ushr_imm_u(kk, 5);
+                let wv = fx.load_i32(DType::I32, wrow, word);
+                let bit = fx.b.ins().ireduce(I32, kk);
+                let bit = fx.b.ins().band_imm_u(bit, 31);
+                let s = fx.b.ins().ushr(wv, bit);
+                let s = fx.b.ins().band_imm_u(s, 1);
+                let m = fx.b.ins().ineg(s);
+                let t = fx.b.ins().bxor(xv, m);
+                let t = fx.b.ins().isub(t, m);
+                let a = fx.b.use_var(acc);
+                let a = fx.b.ins().iadd(a, t);
+                fx.b.def_var(acc, a);
+            });
+            let rn = fx.b.ins().imul_imm_s(r, n as i64);
+            let idx = fx.b.ins().iadd(rn, j);
+            let a = fx.b.use_var(acc);
+            fx.store_i32(yd, ya, idx, a);
+        });
+    });
+    Ok(())
+}
+
 /// Element `kk` of row `xrow` of a dense input as f32: f32 as is, bool 0/1, bin ±1.
 fn input_f32<M: Module>(fx: &mut Fx<'_, '_, M>, xd: DType, xrow: Value, kk: Value) -> Value {
     match xd {

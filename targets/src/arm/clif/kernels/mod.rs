@@ -22,6 +22,7 @@ pub(super) fn kind(k: &Kernel) -> &'static str {
         Kernel::Dequantize { .. } => "dequantize",
         Kernel::DenseInt { .. } => "dense_int",
         Kernel::DenseBin { .. } => "dense_bin",
+        Kernel::DenseBinW { .. } => "dense_bin_w",
         Kernel::DenseF32 { .. } => "dense_f32",
         Kernel::Conv2dInt { .. } => "conv2d_int",
         Kernel::Pool2d { .. } => "pool2d",
@@ -90,6 +91,24 @@ pub(super) fn emit<M: Module>(fx: &mut Fx<'_, '_, M>, k: &Kernel) -> Result<(), 
                 n: *n,
             };
             dense::dense_bin(fx, &d, w, bias.as_deref())
+        }
+        Kernel::DenseBinW {
+            x,
+            y,
+            rows,
+            k,
+            n,
+            w,
+            bias,
+        } => {
+            let d = Dense {
+                x: *x,
+                y: *y,
+                rows: *rows,
+                k: *k,
+                n: *n,
+            };
+            dense::dense_bin_w(fx, &d, w, bias.as_deref())
         }
         Kernel::DenseF32 {
             x,
