@@ -4,6 +4,7 @@
 pub mod c;
 pub mod clif;
 pub mod error;
+pub mod header;
 pub mod manifest;
 pub mod plan;
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::footprint::CodeSize;
 use super::Cpu;
+use crate::arm::header::parse_sizes;
 use crate::arm::ArmError;
 
 /// The harness driver (see its header comment for the protocol).
@@ -124,32 +125,12 @@ fn stage(dir: &Path, kind: &str, extra: &[(&str, &str)]) -> Result<PathBuf, ArmE
     Ok(b)
 }
 
-/// Storage bytes of each input and output, from `model.h`'s `SNNC_{INPUT,OUTPUT}<i>_BYTES`.
+/// Storage bytes of each input and output, from `model.h` (see [`parse_sizes`]).
 pub fn port_bytes(dir: &Path) -> Result<(Vec<usize>, Vec<usize>), ArmError> {
     let p = dir.join("model.h");
     let text = std::fs::read_to_string(&p).map_err(io(&p))?;
-    let mut ins = Vec::new();
-    let mut outs = Vec::new();
-    for line in text.lines() {
-        let mut w = line.split_whitespace();
-        let (Some("#define"), Some(name), Some(val)) = (w.next(), w.next(), w.next()) else {
-            continue;
-        };
-        for (prefix, list) in [("SNNC_INPUT", &mut ins), ("SNNC_OUTPUT", &mut outs)] {
-            if let Some(idx) = name
-                .strip_prefix(prefix)
-                .and_then(|r| r.strip_suffix("_BYTES"))
-            {
-                let (Ok(i), Ok(v)) = (idx.parse::<usize>(), val.parse::<usize>()) else {
-                    continue;
-                };
-                if list.len() <= i {
-                    list.resize(i + 1, 0);
-                }
-                list[i] = v;
-            }
-        }
-    }
+    let (ins, outs, _) =
+        parse_sizes(&text).map_err(|e| ArmError::Data(format!("{}: {e}", p.display())))?;
     Ok((ins, outs))
 }
 

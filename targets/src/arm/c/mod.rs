@@ -40,6 +40,14 @@ pub enum Cpu {
 }
 
 impl Cpu {
+    /// The target name (`cortex-m4`, `cortex-m7`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Cpu::CortexM4 => "cortex-m4",
+            Cpu::CortexM7 => "cortex-m7",
+        }
+    }
+
     /// `arm-none-eabi-gcc` flags for this CPU with its single-precision FPU, hard float ABI.
     pub fn gcc_flags(self) -> &'static [&'static str] {
         match self {

@@ -14,14 +14,13 @@
 //! SSSE3 nibble-table sequence), remaining words with scalar `popcnt`.
 
 mod fx;
-mod header;
 mod jit;
 mod kernels;
 mod object;
 mod qemu;
 mod translate;
 
-pub use header::{model_h, parse_sizes};
+pub use crate::arm::header::{model_h, parse_sizes};
 pub use jit::JitModel;
 pub use object::{aarch64_isa, emit_object, Aarch64Artifact};
 pub use qemu::{driver_c, find_tool, run_qemu_aarch64, GCC, QEMU};

@@ -8,8 +8,8 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_object::{ObjectBuilder, ObjectModule};
 use target_lexicon::Triple;
 
-use super::header::model_h;
 use super::translate::translate;
+use crate::arm::header::model_h;
 use crate::arm::plan::Plan;
 use crate::arm::ArmError;
 

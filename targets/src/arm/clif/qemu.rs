@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::header::parse_sizes;
+use crate::arm::header::parse_sizes;
 use crate::arm::ArmError;
 
 /// The cross compiler the harness links with, and its Debian package.
