@@ -2,7 +2,8 @@
 # Build snnc and run it on the example models (copies of shared/models in tests/models):
 # inspect the snnTorch SNN, write its IR, simulate it on the 360 digits test inputs and print the
 # accuracy; then the same for the float, binary (QONNX) and int8 (QDQ) ONNX models; then int8
-# post-training quantization and ANN-to-SNN conversion of the float model.
+# post-training quantization and ANN-to-SNN conversion of the float model; the SNN on the
+# spinnaker2 emulator, and the BNN on Cortex-M4 (QEMU), aarch64 (QEMU) and the host JIT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet -p snnc-compiler -p snnc-examples --bins --examples
@@ -55,3 +56,22 @@ else
 fi
 "$snnc" run "$out/snn_mlp.s2" --input "$m/data/digits_test_x.npy" --steps 16 -o "$out/snn_mlp_s2_counts.npy" >/dev/null
 "$acc" "$out/snn_mlp_s2_counts.npy" "$m/data/digits_test_y.npy" "$m/snn_mlp/ref_spike_counts.npy"
+
+echo "== bnn_mlp (QONNX) compiled for a Cortex-M4 (C99 library) and run under QEMU (mps2-an386)"
+./scripts/install_deps.sh
+rm -rf "$out/bnn_mlp.m4" "$out/bnn_mlp.a64"
+"$snnc" compile "$m/bnn_mlp/bnn_mlp.qonnx.onnx" --target cortex-m4 -o "$out/bnn_mlp.m4"
+"$snnc" run "$out/bnn_mlp.m4" --input "$m/data/digits_test_x.npy" -o "$out/bnn_mlp_m4.npy"
+"$snnc" sim "$m/bnn_mlp/bnn_mlp.qonnx.onnx" --target cortex-m4 --input "$m/data/digits_test_x.npy" \
+    -o "$out/bnn_mlp_m4_ref.npy"
+cmp -s "$out/bnn_mlp_m4.npy" "$out/bnn_mlp_m4_ref.npy" \
+    && echo "Cortex-M4 (QEMU) output == reference interpreter on the integer graph (all 360 inputs)" \
+    || { echo "MISMATCH between Cortex-M4 and reference" >&2; exit 1; }
+"$acc" "$out/bnn_mlp_m4.npy" "$m/data/digits_test_y.npy" "$m/bnn_mlp/ref_logits_qonnx_exec.npy"
+echo "== the same model for aarch64 (cranelift ELF object) under qemu-aarch64, and JIT-compiled on this host"
+"$snnc" compile "$m/bnn_mlp/bnn_mlp.qonnx.onnx" --target aarch64 -o "$out/bnn_mlp.a64" 2>/dev/null
+"$snnc" run "$out/bnn_mlp.a64" --input "$m/data/digits_test_x.npy" -o "$out/bnn_mlp_a64.npy"
+"$snnc" run "$out/bnn_mlp.a64" --native --input "$m/data/digits_test_x.npy" -o "$out/bnn_mlp_host.npy"
+cmp -s "$out/bnn_mlp_a64.npy" "$out/bnn_mlp_m4_ref.npy" && cmp -s "$out/bnn_mlp_host.npy" "$out/bnn_mlp_m4_ref.npy" \
+    && echo "aarch64 (QEMU) and host JIT outputs == reference" \
+    || { echo "MISMATCH between aarch64/host and reference" >&2; exit 1; }

@@ -2,6 +2,8 @@
 # The test command of the README and of CI: formatting, lints, docs, and every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Cross compilers and QEMU for the ARM targets' tests (installed when missing).
+./scripts/install_deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet

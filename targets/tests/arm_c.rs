@@ -170,9 +170,23 @@ fn noise(n: usize, r: f32, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// Integer inputs × packed ±1 weights (a BNN's first layer): u8 (the SIMD byte-mask path, with
+/// a row of 18 leaving a scalar tail) and i8 with a bias (the scalar path).
+#[test]
+fn integer_input_binary_weight_layers_bit_exact() {
+    let (g, info, plan) = planned("arm/binw.ir");
+    let samples: Vec<Vec<f32>> = (0..50).map(|i| noise(18, 6.0, i)).collect();
+    let (input, expect) = reference(&g, &info, &samples, 1);
+    let c = emit(&plan, &COptions::default()).unwrap();
+    let model_c = c.file("model.c").unwrap();
+    assert_eq!(model_c.matches("DenseBinW").count(), 2, "{model_c}");
+    check_plan("binw", &plan, &COptions::default(), &input, &expect, 50, 1);
+}
+
 /// Per-channel quantize, grouped strided dilated padded conv, per-channel requant with a zero
 /// point, integer and float sum pooling, integer and float clamps, broadcast integer multiply,
-/// a reshape output, a sparse dense layer, per-channel dequantize, batchnorm and ReLU.
+/// a reshape output, a sparse dense layer, per-channel dequantize, batchnorm and ReLU, and u8
+/// input × binary weights with a row length (18) that leaves a scalar tail after the SIMD words.
 #[test]
 fn every_other_kernel_bit_exact() {
     let (g, info, plan) = planned("arm/kernels.ir");
@@ -190,6 +204,7 @@ fn every_other_kernel_bit_exact() {
         "sparse rows",
         "Dequantize",
         "ScaleShift",
+        "DenseBinW",
     ] {
         assert!(model_c.contains(kind), "no {kind} kernel in the plan");
     }
