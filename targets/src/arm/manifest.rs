@@ -58,26 +58,6 @@ pub struct ArmManifest {
     pub files: Vec<String>,
 }
 
-/// The kernel kind's name in reports.
-pub fn kernel_kind(k: &Kernel) -> &'static str {
-    match k {
-        Kernel::Quantize { .. } => "quantize",
-        Kernel::Dequantize { .. } => "dequantize",
-        Kernel::DenseInt { .. } => "dense_int",
-        Kernel::DenseBin { .. } => "dense_bin",
-        Kernel::DenseBinW { .. } => "dense_bin_weights",
-        Kernel::DenseF32 { .. } => "dense_f32",
-        Kernel::Conv2dInt { .. } => "conv2d_int",
-        Kernel::Pool2d { .. } => "pool2d",
-        Kernel::Requant { .. } => "requant",
-        Kernel::BinThreshold { .. } => "bin_threshold",
-        Kernel::IntLif { .. } => "int_lif",
-        Kernel::Elementwise { .. } => "elementwise",
-        Kernel::ScaleShift { .. } => "scale_shift",
-        Kernel::Clamp { .. } => "clamp",
-        Kernel::Copy { .. } => "copy",
-    }
-}
 
 /// Ports and kernels of `plan` as the manifest lists them.
 pub fn describe(plan: &Plan) -> (Vec<PortInfo>, Vec<PortInfo>, Vec<KernelInfo>) {
@@ -103,7 +83,7 @@ pub fn describe(plan: &Plan) -> (Vec<PortInfo>, Vec<PortInfo>, Vec<KernelInfo>) 
                 _ => is_f32(y) || reads.iter().any(|&r| is_f32(r)),
             };
             KernelInfo {
-                kind: kernel_kind(k).to_string(),
+                kind: k.kind().to_string(),
                 node: plan.values[y].name.clone(),
                 float,
             }

@@ -104,7 +104,7 @@ pub(super) fn translate<M: Module>(
     let mut clif = String::new();
     let mut ids = Vec::new();
     for (i, k) in plan.kernels.iter().enumerate() {
-        let name = format!("snnc_k{i}_{}", kernels::kind(k));
+        let name = format!("snnc_k{i}_{}", k.kind());
         let fid = module
             .declare_function(&name, Linkage::Local, &sig)
             .map_err(|e| module_err(target, &name, e))?;

@@ -261,3 +261,26 @@ pub enum Kernel {
     /// reshapes of values still needed, or of graph inputs.
     Copy { x: ValueId, y: ValueId },
 }
+
+impl Kernel {
+    /// The kind's name in reports, manifests and generated function names.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Kernel::Quantize { .. } => "quantize",
+            Kernel::Dequantize { .. } => "dequantize",
+            Kernel::DenseInt { .. } => "dense_int",
+            Kernel::DenseBin { .. } => "dense_bin",
+            Kernel::DenseBinW { .. } => "dense_bin_weights",
+            Kernel::DenseF32 { .. } => "dense_f32",
+            Kernel::Conv2dInt { .. } => "conv2d_int",
+            Kernel::Pool2d { .. } => "pool2d",
+            Kernel::Requant { .. } => "requant",
+            Kernel::BinThreshold { .. } => "bin_threshold",
+            Kernel::IntLif { .. } => "int_lif",
+            Kernel::Elementwise { .. } => "elementwise",
+            Kernel::ScaleShift { .. } => "scale_shift",
+            Kernel::Clamp { .. } => "clamp",
+            Kernel::Copy { .. } => "copy",
+        }
+    }
+}

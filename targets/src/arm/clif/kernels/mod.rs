@@ -15,26 +15,6 @@ use dense::Dense;
 use misc::{Broadcast, LifParams};
 use quant::RequantParams;
 
-/// Short name of a kernel kind (part of the generated function's name).
-pub(super) fn kind(k: &Kernel) -> &'static str {
-    match k {
-        Kernel::Quantize { .. } => "quantize",
-        Kernel::Dequantize { .. } => "dequantize",
-        Kernel::DenseInt { .. } => "dense_int",
-        Kernel::DenseBin { .. } => "dense_bin",
-        Kernel::DenseBinW { .. } => "dense_bin_w",
-        Kernel::DenseF32 { .. } => "dense_f32",
-        Kernel::Conv2dInt { .. } => "conv2d_int",
-        Kernel::Pool2d { .. } => "pool2d",
-        Kernel::Requant { .. } => "requant",
-        Kernel::BinThreshold { .. } => "bin_threshold",
-        Kernel::IntLif { .. } => "int_lif",
-        Kernel::Elementwise { .. } => "elementwise",
-        Kernel::ScaleShift { .. } => "scale_shift",
-        Kernel::Clamp { .. } => "clamp",
-        Kernel::Copy { .. } => "copy",
-    }
-}
 
 /// Emit the body of kernel `k` into the current block of `fx`.
 pub(super) fn emit<M: Module>(fx: &mut Fx<'_, '_, M>, k: &Kernel) -> Result<(), ArmError> {
