@@ -62,8 +62,12 @@ static inline uint32_t snnc_pop_bytes(uint32_t v)
 /* Sum of the four bytes of v (each up to 255: byte counts of up to 31 words). */
 static inline uint32_t snnc_sum_bytes(uint32_t v)
 {
+#if SNNC_SIMD32
+    return __usada8(v, 0u, 0u);
+#else
     v = (v & 0x00FF00FFu) + ((v >> 8) & 0x00FF00FFu);
     return (v + (v >> 16)) & 0xFFFFu;
+#endif
 }
 
 /* One bit at a time (the baseline SWAR is measured against). */
