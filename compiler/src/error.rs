@@ -90,6 +90,13 @@ pub enum CliError {
         path: PathBuf,
         source: snnc_targets::spinnaker2::error::Spinnaker2Error,
     },
+    /// An ARM target cannot take the model at `path`, or running its artifact failed (missing
+    /// cross compiler or QEMU, over budget, no kernel for a node, ...).
+    #[error("{}: {source}", path.display())]
+    Arm {
+        path: PathBuf,
+        source: snnc_targets::arm::ArmError,
+    },
     /// A target artifact (directory at `path`) could not be written or read.
     #[error("{}: {source}", path.display())]
     Artifact {

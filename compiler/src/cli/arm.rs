@@ -53,7 +53,10 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
 }
 
 fn arm_err(path: &Path) -> impl FnOnce(ArmError) -> CliError + '_ {
-    move |e| CliError::Usage(format!("{}: {e}", path.display()))
+    move |source| CliError::Arm {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Compile `model` for an ARM target into the directory `dest`.
@@ -77,16 +80,24 @@ pub fn compile(
     let plan = plan::lower(g, &p.model.info, target.name()).map_err(arm_err(model))?;
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let memory = match target {
-        Target::CortexM4 | Target::CortexM7 => emit_c(&plan, target, opts, &mut files)?,
+        Target::CortexM4 | Target::CortexM7 => emit_c(model, &plan, target, opts, &mut files)?,
         Target::Aarch64 => {
             let a = clif::emit_object(&plan).map_err(arm_err(model))?;
             let ram = plan.arena_bytes + plan.state_bytes;
-            check_budget(target, "flash", a.object.len(), opts.flash, "object file")?;
-            check_budget(target, "RAM", ram, opts.ram, "arena + state")?;
+            check_budget(
+                model,
+                target,
+                "flash",
+                a.object.len(),
+                opts.flash,
+                "object file",
+            )?;
+            check_budget(model, target, "RAM", ram, opts.ram, "arena + state")?;
+            let object_bytes = a.object.len();
             files.insert("model.o".into(), a.object);
             files.insert("model.h".into(), a.header.into_bytes());
             files.insert("model.clif".into(), a.clif.into_bytes());
-            serde_json::json!({ "object_bytes": files["model.o"].len(), "arena_bytes": plan.arena_bytes, "state_bytes": plan.state_bytes })
+            serde_json::json!({ "object_bytes": object_bytes, "arena_bytes": plan.arena_bytes, "state_bytes": plan.state_bytes })
         }
         _ => {
             // The host artifact keeps only the integer graph; `snnc run` JIT-compiles it.
@@ -165,6 +176,7 @@ pub fn compile(
 
 /// The C library for a Cortex-M; code size measured with `arm-none-eabi-gcc` when installed.
 fn emit_c(
+    model: &Path,
     plan: &Plan,
     target: Target,
     opts: &ArmOptions,
@@ -179,7 +191,7 @@ fn emit_c(
         cpu,
         ..COptions::default()
     };
-    let art = c::emit(plan, &copts).map_err(|e| CliError::Usage(e.to_string()))?;
+    let art = c::emit(plan, &copts).map_err(arm_err(model))?;
     // Measure code and stack in a scratch copy (never in the destination).
     let scratch = std::env::temp_dir().join(format!("snnc-measure-{}", std::process::id()));
     let measured = art
@@ -195,6 +207,7 @@ fn emit_c(
     };
     eprint!("{}", footprint.render());
     check_budget(
+        model,
         target,
         "flash",
         footprint.flash_bytes(),
@@ -202,6 +215,7 @@ fn emit_c(
         "code and constants",
     )?;
     check_budget(
+        model,
         target,
         "RAM",
         footprint.ram_bytes(),
@@ -231,6 +245,7 @@ fn emit_c(
 }
 
 fn check_budget(
+    model: &Path,
     target: Target,
     what: &'static str,
     need: usize,
@@ -238,16 +253,16 @@ fn check_budget(
     detail: &str,
 ) -> Result<(), CliError> {
     match budget {
-        Some(b) if need > b => Err(CliError::Usage(
-            ArmError::Budget {
+        Some(b) if need > b => Err(CliError::Arm {
+            path: model.to_path_buf(),
+            source: ArmError::Budget {
                 target: target.name(),
                 what,
                 need,
                 budget: b,
                 detail: detail.to_string(),
-            }
-            .to_string(),
-        )),
+            },
+        }),
         _ => Ok(()),
     }
 }
