@@ -1,19 +1,139 @@
-//! Host-JIT time per inference (batch 1, one thread) of binary MLPs compiled by the cranelift
-//! backend, for the issue 5 closing note:
+//! Benchmarks of the ARM backends for the issue 5 closing note (driven by
+//! `scripts/bench_arm.sh`, results in notes/arm_bench.md):
 //!
-//!   cargo run --release -p snnc-targets --example arm_jit_bench [SECONDS_PER_MODEL]
+//!   cargo run --release -p snnc-targets --example arm_jit_bench [bench] [SECONDS_PER_MODEL]
+//!   ... --example arm_jit_bench write-ir DIR
+//!   ... --example arm_jit_bench lower-bound MODEL.ir
+//!   ... --example arm_jit_bench count-aarch64 ARTIFACT_DIR IN.bin N T
 //!
-//! Models: the bnn_mlp integer graph (64-256-256-10, from the test fixture), a synthetic
-//! binary MLP of the same shape, and a binary MLP 1024-4096-4096-10, both with random ±1
-//! weights and a BinThreshold after every hidden layer (input: i16 thresholded to bits, output:
-//! the last layer's i32 accumulators). Prints the median and minimum time per inference and the
-//! binary MACs per nanosecond; the outputs are checked once against the reference interpreter.
+//! `bench`: host-JIT time per inference (batch 1, one thread) of binary MLPs compiled by the
+//! cranelift backend: the bnn_mlp integer graph (64-256-256-10, from the test fixture), a
+//! synthetic binary MLP of the same shape, and a binary MLP 1024-4096-4096-10, both with random
+//! ±1 weights and a BinThreshold after every hidden layer (input: i16 thresholded to bits,
+//! output: the last layer's i32 accumulators). Method (shared with scripts/bench_arm_ort.py):
+//! after one checked warm-up call, batches of back-to-back calls, the batch size doubled until
+//! a batch takes ≥ 2 ms; each batch gives one time per call; median and minimum over the
+//! batches of the time budget. Outputs are checked once against the reference interpreter.
+//! Prints a human line and a `RESULT jit <model> <median_us> <min_us> <batches>` line each.
+//!
+//! `write-ir`: the two synthetic binary MLPs as IR text (for `snnc compile --target
+//! cortex-m4`, memory footprint). `lower-bound`: Σ over the weight constants (operand 1 of Gemm,
+//! MatMul, Conv) of elements × their bit width (bin 1, i8 8, f32 32, ...), and the same over every
+//! constant. `count-aarch64`: executed guest instructions of the model under qemu-aarch64
+//! (exact, QEMU TCG plugin; the run minus a run with the same I/O that skips the model), with
+//! the outputs checked against the host JIT of the artifact's `model.ir`.
 
 use std::time::{Duration, Instant};
 
 use snnc_ir::op::{BinThreshold, Gemm};
 use snnc_ir::{verify, DType, Graph, Op, Tensor, TensorType};
 use snnc_targets::arm::clif::JitModel;
+
+/// Instruction counting under qemu-aarch64, built here from the public harness pieces.
+/// (`snnc_targets::arm::clif`'s `run_qemu_aarch64_counted` does the same inside the library;
+/// it becomes callable from here once `clif/mod.rs` re-exports it.)
+mod count_aarch64 {
+    use std::path::Path;
+    use std::process::Command;
+
+    use snnc_targets::arm::clif::{driver_c, find_tool, parse_sizes, JitModel, GCC, QEMU};
+    use snnc_targets::arm::plan::lower;
+
+    use super::Res;
+
+    const COUNT_PLUGIN_C: &str = include_str!("../src/arm/c/qemu_m/count_plugin.c");
+
+    fn ok(cmd: &mut Command) -> Res<std::process::Output> {
+        let out = cmd.output()?;
+        if !out.status.success() {
+            return Err(format!(
+                "{cmd:?}: {}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        Ok(out)
+    }
+
+    fn replace_once(text: &str, from: &str, to: &str) -> Res<String> {
+        if text.matches(from).count() != 1 {
+            return Err(format!("the driver does not call `{from}` exactly once").into());
+        }
+        Ok(text.replace(from, to))
+    }
+
+    /// Instructions of `prog N T` under qemu-aarch64 with the counting plugin.
+    fn count(qemu: &Path, tmp: &Path, prog: &str, n: usize, t: usize) -> Res<u64> {
+        let out = ok(Command::new(qemu)
+            .current_dir(tmp)
+            .args(["-plugin", "./libcount.so", "-d", "plugin", prog])
+            .arg(n.to_string())
+            .arg(t.to_string()))?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        Ok(err
+            .lines()
+            .find_map(|l| l.strip_prefix("snnc-insns: "))
+            .ok_or_else(|| format!("no instruction count in the QEMU log: {err}"))?
+            .trim()
+            .parse()?)
+    }
+
+    pub fn run(dir: &Path, input: &Path, n: usize, t: usize) -> Res<()> {
+        let gcc = find_tool(GCC.0, GCC.1, "links the aarch64 harness")?;
+        let qemu = find_tool(QEMU.0, QEMU.1, "runs the aarch64 harness")?;
+        let cc = find_tool("cc", "gcc", "builds the QEMU counting plugin")?;
+        let dir = std::path::absolute(dir)?;
+        let (ins, outs, stateful) = parse_sizes(&std::fs::read_to_string(dir.join("model.h"))?)?;
+        let bytes = std::fs::read(input)?;
+        let tmp = std::env::temp_dir().join(format!("snnc-count-aarch64-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp)?;
+        std::fs::write(tmp.join("in.bin"), &bytes)?;
+        std::fs::write(tmp.join("count_plugin.c"), COUNT_PLUGIN_C)?;
+        ok(Command::new(&cc).current_dir(&tmp).args([
+            "-O2",
+            "-shared",
+            "-fPIC",
+            "count_plugin.c",
+            "-o",
+            "libcount.so",
+        ]))?;
+        let driver = driver_c(ins.len(), outs.len(), stateful);
+        let entry = if stateful {
+            "snnc_model_step(ins, outs);"
+        } else {
+            "snnc_model_run(ins, outs);"
+        };
+        let skip = replace_once(&driver, "snnc_model_init();", "(void)0;")?;
+        let skip = replace_once(&skip, entry, "(void)ins;")?;
+        for (name, src) in [("prog", &driver), ("prog_skip", &skip)] {
+            std::fs::write(tmp.join(format!("{name}.c")), src)?;
+            ok(Command::new(&gcc)
+                .current_dir(&tmp)
+                .args(["-O2", "-static", "-I"])
+                .arg(&dir)
+                .arg(format!("{name}.c"))
+                .arg(dir.join("model.o"))
+                .args(["-o", name]))?;
+        }
+        let all = count(&qemu, &tmp, "./prog", n, t)?;
+        let got = std::fs::read(tmp.join("out.bin"))?;
+        let base = count(&qemu, &tmp, "./prog_skip", n, t)?;
+        let _ = std::fs::remove_dir_all(&tmp);
+        let g = snnc_ir::text::parse(&std::fs::read_to_string(dir.join("model.ir"))?)?;
+        let info = snnc_ir::verify(&g)?;
+        let want = JitModel::compile(&lower(&g, &info, "host")?)?.run_raw(&bytes, n, t)?;
+        if got != want {
+            return Err("the aarch64 outputs differ from the host JIT's".into());
+        }
+        let model = all.saturating_sub(base);
+        println!(
+            "COUNT_AARCH64 model_insns {model} per_step {:.1} samples {n} steps {t} (program {all}, baseline {base}; outputs equal the host JIT)",
+            model as f64 / (n * t).max(1) as f64
+        );
+        Ok(())
+    }
+}
 use snnc_targets::arm::plan::{encode, lower};
 
 /// xorshift64: deterministic weights and inputs.
@@ -98,7 +218,7 @@ fn binary_macs(plan: &snnc_targets::arm::plan::Plan) -> usize {
         .sum()
 }
 
-fn bench(name: &str, g: &Graph, input: &Tensor, budget: Duration) -> Res<()> {
+fn bench(name: &str, key: &str, g: &Graph, input: &Tensor, budget: Duration) -> Res<()> {
     let info = verify(g)?;
     let t0 = Instant::now();
     let plan = lower(g, &info, "host")?;
@@ -151,29 +271,116 @@ fn bench(name: &str, g: &Graph, input: &Tensor, budget: Duration) -> Res<()> {
         macs as f64 / (min * 1e9),
         compile.as_secs_f64() * 1e3
     );
+    println!(
+        "RESULT jit {key} {:.3} {:.3} {}",
+        med * 1e6,
+        min * 1e6,
+        per_call.len()
+    );
     Ok(())
 }
 
-fn main() -> Res<()> {
-    let secs: f64 = std::env::args()
-        .nth(1)
-        .map(|s| s.parse())
-        .transpose()?
-        .unwrap_or(3.0);
+/// The two synthetic binary MLPs, each from its own seed.
+fn synthetic() -> Res<[(&'static str, Graph); 2]> {
+    Ok([
+        (
+            "bin_64_256_256_10",
+            binary_mlp(&[64, 256, 256, 10], &mut Rng(0x5eed_0001))?,
+        ),
+        (
+            "bin_1024_4096_4096_10",
+            binary_mlp(&[1024, 4096, 4096, 10], &mut Rng(0x5eed_0002))?,
+        ),
+    ])
+}
+
+fn run_bench(secs: f64) -> Res<()> {
     let budget = Duration::from_secs_f64(secs);
     let mut rng = Rng(0x5eed_be4c);
     let fixture = format!(
-        "{}/tests/fixtures/arm_clif/bnn_mlp.ir",
+        "{}/tests/fixtures/arm/bnn_mlp.ir",
         env!("CARGO_MANIFEST_DIR")
     );
     let bnn = snnc_ir::text::parse(&std::fs::read_to_string(fixture)?)?;
     let x = digit_like_input(&bnn, &mut rng)?;
-    bench("bnn_mlp (64-256-256-10)", &bnn, &x, budget)?;
-    let small = binary_mlp(&[64, 256, 256, 10], &mut rng)?;
+    bench("bnn_mlp (64-256-256-10)", "bnn_mlp", &bnn, &x, budget)?;
+    let [(small_key, small), (large_key, large)] = synthetic()?;
     let x = random_input(&small, &mut rng)?;
-    bench("binary 64-256-256-10", &small, &x, budget)?;
-    let large = binary_mlp(&[1024, 4096, 4096, 10], &mut rng)?;
+    bench("binary 64-256-256-10", small_key, &small, &x, budget)?;
     let x = random_input(&large, &mut rng)?;
-    bench("binary 1024-4096-4096-10", &large, &x, budget)?;
+    bench("binary 1024-4096-4096-10", large_key, &large, &x, budget)?;
     Ok(())
+}
+
+fn write_ir(dir: &str) -> Res<()> {
+    std::fs::create_dir_all(dir)?;
+    for (key, g) in synthetic()? {
+        verify(&g)?;
+        let path = format!("{dir}/{key}.ir");
+        std::fs::write(&path, snnc_ir::text::print(&g, &Default::default()))?;
+        println!("{path}");
+    }
+    Ok(())
+}
+
+/// Bits of one element as the graph stores it: bin and bool 1, else the storage width.
+fn bits(d: DType) -> usize {
+    match d {
+        DType::Bin | DType::Bool => 1,
+        other => other.size_bytes() * 8,
+    }
+}
+
+fn lower_bound(path: &str) -> Res<()> {
+    let g = snnc_ir::text::parse(&std::fs::read_to_string(path)?)?;
+    let mut weight_ids = std::collections::BTreeSet::new();
+    for id in g.node_ids() {
+        if matches!(g.node(id).op, Op::Gemm(_) | Op::MatMul | Op::Conv(_)) {
+            weight_ids.extend(g.operand(id, 1));
+        }
+    }
+    let (mut weights, mut all) = (0usize, 0usize);
+    for id in g.node_ids() {
+        let node = g.node(id);
+        let Op::Const(t) = &node.op else { continue };
+        let b = t.len() * bits(t.dtype());
+        all += b;
+        if weight_ids.contains(&id) {
+            weights += b;
+            println!(
+                "weight {} {}{:?}: {b} bits",
+                node.name,
+                t.dtype(),
+                t.shape()
+            );
+        }
+    }
+    println!(
+        "LOWER_BOUND weights_bytes {} all_consts_bytes {}",
+        weights.div_ceil(8),
+        all.div_ceil(8)
+    );
+    Ok(())
+}
+
+fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| -> Res<&str> {
+        args.get(i).map(String::as_str).ok_or_else(|| {
+            format!("missing argument {i}; see the header of arm_jit_bench.rs").into()
+        })
+    };
+    match args.first().map(String::as_str) {
+        None => run_bench(3.0),
+        Some("bench") => run_bench(args.get(1).map_or(Ok(3.0), |s| s.parse())?),
+        Some("write-ir") => write_ir(arg(1)?),
+        Some("lower-bound") => lower_bound(arg(1)?),
+        Some("count-aarch64") => count_aarch64::run(
+            std::path::Path::new(arg(1)?),
+            std::path::Path::new(arg(2)?),
+            arg(3)?.parse()?,
+            arg(4)?.parse()?,
+        ),
+        Some(secs) => run_bench(secs.parse()?),
+    }
 }

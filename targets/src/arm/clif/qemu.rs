@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::arm::header::parse_sizes;
@@ -31,6 +31,21 @@ pub fn find_tool(program: &str, package: &str, purpose: &str) -> Result<PathBuf,
 
 /// The driver for a model with these port sizes (the `SNNC_*` macros of its `model.h`).
 pub fn driver_c(inputs: usize, outputs: usize, stateful: bool) -> String {
+    driver_src(inputs, outputs, stateful, false)
+}
+
+/// The driver; with `skippable` it also accepts `N T skip`, which does the same I/O without
+/// calling the model (the baseline of an instruction count).
+fn driver_src(inputs: usize, outputs: usize, stateful: bool, skippable: bool) -> String {
+    let (argc, skip, guard) = if skippable {
+        (
+            "argc != 3 && argc != 4",
+            "    int skip = argc == 4;\n",
+            "if (!skip) ",
+        )
+    } else {
+        ("argc != 3", "", "")
+    };
     let mut s = String::from(
         "/* snnc aarch64 harness driver: argv N T; in.bin -> out.bin (arm_abi.md). */\n\
          #include <stdio.h>\n#include <stdlib.h>\n#include <stdint.h>\n#include \"model.h\"\n\n",
@@ -47,11 +62,14 @@ pub fn driver_c(inputs: usize, outputs: usize, stateful: bool) -> String {
             "static uint8_t out{i}[SNNC_OUTPUT{i}_BYTES + 1] __attribute__((aligned(16)));"
         );
     }
+    let _ = write!(
+        s,
+        "\nint main(int argc, char **argv) {{\n\
+         \x20   if ({argc}) {{ fprintf(stderr, \"usage: %s N T\\n\", argv[0]); return 2; }}\n\
+         \x20   long n = atol(argv[1]), t = atol(argv[2]);\n{skip}"
+    );
     s.push_str(
-        "\nint main(int argc, char **argv) {\n\
-         \x20   if (argc != 3) { fprintf(stderr, \"usage: %s N T\\n\", argv[0]); return 2; }\n\
-         \x20   long n = atol(argv[1]), t = atol(argv[2]);\n\
-         \x20   FILE *fi = fopen(\"in.bin\", \"rb\");\n\
+        "\x20   FILE *fi = fopen(\"in.bin\", \"rb\");\n\
          \x20   FILE *fo = fopen(\"out.bin\", \"wb\");\n\
          \x20   if (!fi || !fo) { fprintf(stderr, \"cannot open in.bin / out.bin\\n\"); return 3; }\n",
     );
@@ -81,7 +99,10 @@ pub fn driver_c(inputs: usize, outputs: usize, stateful: bool) -> String {
                 .join(", ")
         }
     );
-    s.push_str("    for (long k = 0; k < n; k++) {\n        snnc_model_init();\n        for (long j = 0; j < t; j++) {\n");
+    let _ = write!(
+        s,
+        "    for (long k = 0; k < n; k++) {{\n        {guard}snnc_model_init();\n        for (long j = 0; j < t; j++) {{\n"
+    );
     for i in 0..inputs {
         let _ = writeln!(
             s,
@@ -93,7 +114,7 @@ pub fn driver_c(inputs: usize, outputs: usize, stateful: bool) -> String {
     } else {
         "snnc_model_run"
     };
-    let _ = writeln!(s, "            {entry}(ins, outs);");
+    let _ = writeln!(s, "            {guard}{entry}(ins, outs);");
     for i in 0..outputs {
         let _ = writeln!(
             s,
@@ -111,14 +132,14 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ArmError + '_ {
     }
 }
 
-fn run(cmd: &mut Command) -> Result<(), ArmError> {
+fn run(cmd: &mut Command) -> Result<Output, ArmError> {
     let shown = format!("{cmd:?}");
     let out = cmd.output().map_err(|e| ArmError::Tool {
         command: shown.clone(),
         output: e.to_string(),
     })?;
     if out.status.success() {
-        Ok(())
+        Ok(out)
     } else {
         Err(ArmError::Tool {
             command: shown,
@@ -134,10 +155,77 @@ fn run(cmd: &mut Command) -> Result<(), ArmError> {
 
 static RUNS: AtomicUsize = AtomicUsize::new(0);
 
-/// Build the driver against the artifact in `dir` (`model.o`, `model.h`: see
-/// [`Aarch64Artifact::write_to`](super::Aarch64Artifact::write_to)), run `n` samples of `t`
-/// steps under `qemu-aarch64` and return the raw output bytes.
-pub fn run_qemu_aarch64(dir: &Path, input: &[u8], n: usize, t: usize) -> Result<Vec<u8>, ArmError> {
+/// A linked harness program `prog` in a scratch directory with `in.bin` written.
+struct Staged {
+    tmp: PathBuf,
+    qemu: PathBuf,
+    out_bytes: usize,
+}
+
+impl Staged {
+    /// Runs `prog N T [skip]` under `qemu-aarch64` (with the counting plugin when given) and
+    /// returns the instruction count it logged.
+    fn run(
+        &self,
+        n: usize,
+        t: usize,
+        skip: bool,
+        plugin: Option<&Path>,
+    ) -> Result<Option<u64>, ArmError> {
+        let mut cmd = Command::new(&self.qemu);
+        cmd.current_dir(&self.tmp);
+        if let Some(p) = plugin {
+            cmd.arg("-plugin").arg(p).arg("-d").arg("plugin");
+        }
+        cmd.arg("./prog").arg(n.to_string()).arg(t.to_string());
+        if skip {
+            cmd.arg("skip");
+        }
+        let out = run(&mut cmd)?;
+        if plugin.is_none() {
+            return Ok(None);
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        err.lines()
+            .find_map(|l| l.strip_prefix("snnc-insns: "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Some)
+            .ok_or_else(|| ArmError::Tool {
+                command: format!("{cmd:?}"),
+                output: format!("no instruction count in its log: {err}"),
+            })
+    }
+
+    /// `out.bin` of the last run, checked for its length.
+    fn output(&self) -> Result<Vec<u8>, ArmError> {
+        let out_path = self.tmp.join("out.bin");
+        let out = std::fs::read(&out_path).map_err(io(&out_path))?;
+        if out.len() != self.out_bytes {
+            return Err(ArmError::Data(format!(
+                "the harness wrote {} bytes, expected {}",
+                out.len(),
+                self.out_bytes
+            )));
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.tmp);
+    }
+}
+
+/// Checks `input` against `dir/model.h`, writes the driver and `in.bin` into a scratch
+/// directory and links `prog` there.
+fn stage(
+    dir: &Path,
+    input: &[u8],
+    n: usize,
+    t: usize,
+    skippable: bool,
+) -> Result<Staged, ArmError> {
     let gcc = find_tool(GCC.0, GCC.1, "links the aarch64 harness")?;
     let qemu = find_tool(QEMU.0, QEMU.1, "runs the aarch64 harness")?;
     let dir = std::path::absolute(dir).map_err(io(dir))?;
@@ -161,12 +249,19 @@ pub fn run_qemu_aarch64(dir: &Path, input: &[u8], n: usize, t: usize) -> Result<
         RUNS.fetch_add(1, Ordering::Relaxed)
     ));
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    let staged = Staged {
+        tmp,
+        qemu,
+        out_bytes: n * t * per_out,
+    };
+    let tmp = &staged.tmp;
     let driver = tmp.join("driver.c");
-    std::fs::write(&driver, driver_c(ins.len(), outs.len(), stateful)).map_err(io(&driver))?;
+    let src = driver_src(ins.len(), outs.len(), stateful, skippable);
+    std::fs::write(&driver, src).map_err(io(&driver))?;
     let in_path = tmp.join("in.bin");
     std::fs::write(&in_path, input).map_err(io(&in_path))?;
     run(Command::new(&gcc)
-        .current_dir(&tmp)
+        .current_dir(tmp)
         .arg("-O2")
         .arg("-static")
         .arg("-I")
@@ -175,22 +270,52 @@ pub fn run_qemu_aarch64(dir: &Path, input: &[u8], n: usize, t: usize) -> Result<
         .arg(dir.join("model.o"))
         .arg("-o")
         .arg("prog"))?;
-    run(Command::new(&qemu)
-        .current_dir(&tmp)
-        .arg("./prog")
-        .arg(n.to_string())
-        .arg(t.to_string()))?;
-    let out_path = tmp.join("out.bin");
-    let out = std::fs::read(&out_path).map_err(io(&out_path))?;
-    let _ = std::fs::remove_dir_all(&tmp);
-    if out.len() != n * t * per_out {
-        return Err(ArmError::Data(format!(
-            "the harness wrote {} bytes, expected {}",
-            out.len(),
-            n * t * per_out
-        )));
-    }
-    Ok(out)
+    Ok(staged)
+}
+
+/// Build the driver against the artifact in `dir` (`model.o`, `model.h`: see
+/// [`Aarch64Artifact::write_to`](super::Aarch64Artifact::write_to)), run `n` samples of `t`
+/// steps under `qemu-aarch64` and return the raw output bytes.
+pub fn run_qemu_aarch64(dir: &Path, input: &[u8], n: usize, t: usize) -> Result<Vec<u8>, ArmError> {
+    let staged = stage(dir, input, n, t, false)?;
+    staged.run(n, t, false, None)?;
+    staged.output()
+}
+
+/// The instruction-counting QEMU plugin of the C harness (plugin API v1, works in user mode
+/// too), so both ARM targets are counted the same way.
+const COUNT_PLUGIN_C: &str = include_str!("../c/qemu_m/count_plugin.c");
+
+/// As [`run_qemu_aarch64`], and counts the guest instructions the model executes: all `n`
+/// samples' `snnc_model_init` and `t` steps, i.e. the instructions of the run minus those of a
+/// run with the same I/O that skips the model (exact, from a QEMU TCG plugin that counts every
+/// executed instruction). Returns the output bytes and that count. The count includes a
+/// constant of a few dozen instructions from the driver's loops, which compile slightly
+/// differently with and without the calls (the same holds for the Cortex-M harness); divide
+/// by many samples for a per-inference figure.
+// Not re-exported from `clif/mod.rs` yet (that file has another owner): dead outside tests until
+// `pub use qemu::run_qemu_aarch64_counted` is added there.
+#[cfg_attr(not(test), allow(dead_code))]
+pub fn run_qemu_aarch64_counted(
+    dir: &Path,
+    input: &[u8],
+    n: usize,
+    t: usize,
+) -> Result<(Vec<u8>, u64), ArmError> {
+    let cc = find_tool("cc", "gcc", "builds the QEMU instruction-counting plugin")?;
+    let staged = stage(dir, input, n, t, true)?;
+    let src = staged.tmp.join("count_plugin.c");
+    std::fs::write(&src, COUNT_PLUGIN_C).map_err(io(&src))?;
+    run(Command::new(&cc)
+        .current_dir(&staged.tmp)
+        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC"])
+        .args(["count_plugin.c", "-o", "libcount.so"]))?;
+    let plugin = staged.tmp.join("libcount.so");
+    let all = staged.run(n, t, false, Some(&plugin))?.unwrap_or(0);
+    // Read before the baseline run overwrites out.bin.
+    let out = staged.output()?;
+    let base = staged.run(n, t, true, Some(&plugin))?.unwrap_or(0);
+    Ok((out, all.saturating_sub(base)))
 }
 
 #[cfg(test)]
@@ -205,6 +330,87 @@ mod tests {
         assert!(d.contains("snnc_model_step(ins, outs);"));
         assert!(d.contains("const void *ins[2] = { in0, in1 };"));
         assert!(driver_c(1, 1, false).contains("snnc_model_run(ins, outs);"));
+        assert!(!driver_c(1, 1, false).contains("skip"));
+    }
+
+    #[test]
+    fn skippable_driver_guards_init_and_entry() {
+        let d = driver_src(1, 1, true, true);
+        assert!(d.contains("if (argc != 3 && argc != 4)"));
+        assert!(d.contains("int skip = argc == 4;"));
+        assert!(d.contains("if (!skip) snnc_model_init();"));
+        assert!(d.contains("if (!skip) snnc_model_step(ins, outs);"));
+        assert!(d.contains("fread(in0, 1, SNNC_INPUT0_BYTES, fi)"));
+    }
+
+    /// A 64→4 binary layer under qemu-aarch64: the counted run gives the executor's outputs,
+    /// and twice the samples cost exactly twice the instructions (the count excludes the I/O).
+    #[test]
+    fn counted_run_counts_only_the_model() {
+        use crate::arm::plan::{Kernel, Place, Plan, PlanMachine, Port, Value};
+        use snnc_ir::DType;
+        let value = |name: &str, dtype, shape, place| Value {
+            name: name.into(),
+            dtype,
+            shape,
+            place,
+        };
+        let plan = Plan {
+            name: "count".into(),
+            stateful: false,
+            values: vec![
+                value("x", DType::Bin, vec![1, 64], Place::Input(0)),
+                value("y", DType::I32, vec![1, 4], Place::Output(0)),
+            ],
+            kernels: vec![Kernel::DenseBin {
+                x: 0,
+                y: 1,
+                rows: 1,
+                k: 64,
+                n: 4,
+                w: vec![0, u32::MAX, 0x5555_5555, 1, 7, 0, 0xffff_0000, 3],
+                bias: Some(vec![1, -2, 3, 0]),
+            }],
+            inputs: vec![Port {
+                name: "x".into(),
+                value: 0,
+            }],
+            outputs: vec![Port {
+                name: "y".into(),
+                value: 1,
+            }],
+            arena_bytes: 0,
+            state_bytes: 0,
+        };
+        let dir = std::env::temp_dir().join(format!("snnc-count-test-{}", std::process::id()));
+        super::super::emit_object(&plan)
+            .and_then(|a| a.write_to(&dir))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let input: Vec<u8> = (0..3 * 8u8).map(|b| b.wrapping_mul(37)).collect();
+        let mut m = PlanMachine::new(&plan);
+        let want: Vec<u8> = input
+            .chunks(8)
+            .flat_map(|s| m.run(&[s]).unwrap_or_else(|e| panic!("{e}")).concat())
+            .collect();
+        let (out, three) =
+            run_qemu_aarch64_counted(&dir, &input, 3, 1).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out, want);
+        let more = |k: usize| {
+            let x = input.repeat(k);
+            run_qemu_aarch64_counted(&dir, &x, 3 * k, 1).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let ((o6, six), (_, nine)) = (more(2), more(3));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(o6, want.repeat(2));
+        // Every further sample costs the same (the model is not data dependent); the driver's
+        // loop set-up differs by a few instructions between the two builds of the run.
+        assert_eq!(nine - six, six - three);
+        let per_sample = (six - three) / 3;
+        assert!(per_sample > 20, "{per_sample} instructions per sample");
+        assert!(
+            three.abs_diff(3 * per_sample) < 64,
+            "{three} vs 3 × {per_sample}"
+        );
     }
 
     #[test]
