@@ -1,0 +1,271 @@
+//! Differential testing of the ARM targets (issue 6): seeded random integer models
+//! (`difftest/gen.rs`) run on the reference interpreter, the plan executor, the host JIT, the C
+//! backend on the host and, for some, the C backend under `qemu-system-arm` (Cortex-M4) and the
+//! aarch64 object under `qemu-aarch64`; every output byte must match. A mismatch is shrunk
+//! (`difftest/shrink.rs`) to a minimal model, printed with its seed and saved as
+//! `tests/regressions/<seed>.ir`, which [`regressions_replay_on_every_target`] replays.
+//!
+//! Long runs: `SNNC_DIFF_COUNT=10000 SNNC_DIFF_SEED=1 [SNNC_DIFF_QEMU=1] cargo test -p
+//! snnc-targets --release --test difftest -- --ignored --nocapture long_batch` prints the time
+//! taken and a coverage table (kernel kinds and model features).
+//! QEMU runs need `qemu-system-arm`, `arm-none-eabi-gcc`, `qemu-aarch64` and
+//! `aarch64-linux-gnu-gcc` (scripts/install_deps.sh) and fail naming the missing package.
+
+#[path = "difftest/gen.rs"]
+mod gen;
+#[path = "difftest/run.rs"]
+mod run;
+#[path = "difftest/shrink.rs"]
+mod shrink;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use run::{Target, Verdict};
+
+/// Counts of one batch.
+#[derive(Default)]
+struct Stats {
+    models: usize,
+    qemu_models: usize,
+    samples_steps: usize,
+    build_failures: BTreeMap<String, usize>,
+    unsupported: BTreeMap<String, usize>,
+    kernels: BTreeMap<&'static str, usize>,
+    features: BTreeMap<String, usize>,
+    stateful: usize,
+    layers: BTreeMap<usize, usize>,
+    mismatches: Vec<String>,
+}
+
+fn short(reason: &str) -> String {
+    let r = reason.lines().next().unwrap_or("");
+    r.chars().take(110).collect()
+}
+
+fn regressions_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/regressions")
+}
+
+/// Shrinks the failing `spec` (failing on `target`), prints it and saves it as a regression.
+fn report_mismatch(spec: &gen::Spec, target: Target, detail: &str) -> String {
+    let fails = |s: &gen::Spec| match gen::build(s) {
+        Ok(b) => matches!(
+            run::check(&b.graph, b.steps, s.samples, s.seed, &[target]),
+            Verdict::Mismatch { target: t, .. } if t == target
+        ),
+        Err(_) => false,
+    };
+    let (min, tried) = shrink::shrink(spec, 400, fails);
+    let built = gen::build(&min).expect("the shrunk spec builds");
+    let detail_min = match run::check(&built.graph, built.steps, min.samples, min.seed, &[target]) {
+        Verdict::Mismatch { detail, .. } => detail,
+        other => format!("{other:?}"),
+    };
+    let text = snnc_ir::text::print(&built.graph, &snnc_ir::text::PrintOptions::default());
+    let file = regressions_dir().join(format!("{}.ir", spec.seed));
+    let header = format!(
+        "// difftest seed {} ({} candidates tried while shrinking)\n// steps = {}\n// samples = {}\n// target: {}\n{}\n",
+        spec.seed,
+        tried,
+        min.steps,
+        min.samples,
+        target.name(),
+        detail_min
+            .lines()
+            .map(|l| format!("// {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let _ = std::fs::create_dir_all(regressions_dir());
+    let _ = std::fs::write(&file, format!("{header}{text}"));
+    let msg = format!(
+        "MISMATCH seed {} on {}:\n{detail}\nminimal model ({} steps, {} samples; {}):\n{detail_min}\n{text}",
+        spec.seed,
+        target.name(),
+        min.steps,
+        min.samples,
+        file.display()
+    );
+    eprintln!("{msg}");
+    msg
+}
+
+/// Runs `count` buildable models from seeds `seed, seed+1, ...`; the first `qemu` of them also
+/// under both QEMUs.
+fn batch(count: usize, seed: u64, qemu: usize) -> Stats {
+    let mut st = Stats::default();
+    let mut s = seed;
+    while st.models < count {
+        let spec = gen::generate(s);
+        s += 1;
+        let built = match gen::build(&spec) {
+            Ok(b) => b,
+            Err(e) => {
+                *st.build_failures.entry(short(&e)).or_default() += 1;
+                continue;
+            }
+        };
+        let plan = match run::plan_of(&built.graph) {
+            Ok(p) => p,
+            Err(e) => {
+                *st.unsupported.entry(short(&e)).or_default() += 1;
+                continue;
+            }
+        };
+        let targets: &[Target] = if st.models < qemu {
+            st.qemu_models += 1;
+            &Target::ALL
+        } else {
+            &Target::FAST
+        };
+        match run::check(&built.graph, built.steps, spec.samples, spec.seed, targets) {
+            Verdict::Pass => {}
+            Verdict::Unsupported(e) => {
+                *st.unsupported.entry(short(&e)).or_default() += 1;
+                continue;
+            }
+            Verdict::Mismatch { target, detail } => {
+                st.mismatches.push(report_mismatch(&spec, target, &detail));
+            }
+        }
+        st.models += 1;
+        st.samples_steps += spec.samples * built.steps;
+        if built.steps > 1 || built.features.contains("stateful") {
+            st.stateful += 1;
+        }
+        *st.layers.entry(spec.layers.len()).or_default() += 1;
+        for k in &plan.kernels {
+            *st.kernels.entry(k.kind()).or_default() += 1;
+        }
+        for f in built.features {
+            *st.features.entry(f).or_default() += 1;
+        }
+    }
+    st
+}
+
+fn print_stats(st: &Stats, secs: f64) {
+    let mut o = String::new();
+    o += &format!(
+        "{} models ({} stateful, {} also under both QEMUs), {} sample-steps, {:.1} s ({:.1} ms/model); {} mismatches\n",
+        st.models,
+        st.stateful,
+        st.qemu_models,
+        st.samples_steps,
+        secs,
+        1000.0 * secs / st.models.max(1) as f64,
+        st.mismatches.len()
+    );
+    o += "layers per model (spec): ";
+    for (l, n) in &st.layers {
+        o += &format!("{l}: {n}  ");
+    }
+    o += "\nkernel kind                  kernels in all plans\n";
+    for (k, n) in &st.kernels {
+        o += &format!("  {k:<26} {n}\n");
+    }
+    o += "feature                                   models\n";
+    for (f, n) in &st.features {
+        o += &format!("  {f:<40} {n}\n");
+    }
+    o += "regenerated (did not build or verify):\n";
+    for (r, n) in &st.build_failures {
+        o += &format!("  {n:>5}  {r}\n");
+    }
+    o += "skipped (ARM lowering refused):\n";
+    for (r, n) in &st.unsupported {
+        o += &format!("  {n:>5}  {r}\n");
+    }
+    eprintln!("{o}");
+}
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The fixed-seed batch of `cargo test`: 40 models on the plan executor, the JIT and host C,
+/// the first 8 also under both QEMUs.
+#[test]
+fn random_models_match_reference_on_every_arm_target() {
+    let t0 = Instant::now();
+    let st = batch(40, 1, 8);
+    print_stats(&st, t0.elapsed().as_secs_f64());
+    assert!(st.mismatches.is_empty(), "{}", st.mismatches.join("\n\n"));
+    // The batch must reach the kernels it is meant to test.
+    for k in [
+        "quantize",
+        "dense_int",
+        "conv2d_int",
+        "requant",
+        "int_lif",
+        "elementwise",
+    ] {
+        assert!(st.kernels.contains_key(k), "no {k} kernel in the batch");
+    }
+}
+
+/// Long run: `SNNC_DIFF_COUNT` models (default 1000) from `SNNC_DIFF_SEED` (default 1000000);
+/// `SNNC_DIFF_QEMU=1` runs every model under both QEMUs, else the first `SNNC_DIFF_QEMU_N`
+/// (default 0).
+#[test]
+#[ignore = "long run: set SNNC_DIFF_COUNT / SNNC_DIFF_SEED / SNNC_DIFF_QEMU"]
+fn long_batch() {
+    let count = env_num("SNNC_DIFF_COUNT", 1000) as usize;
+    let seed = env_num("SNNC_DIFF_SEED", 1_000_000);
+    let qemu = if env_num("SNNC_DIFF_QEMU", 0) == 1 {
+        count
+    } else {
+        env_num("SNNC_DIFF_QEMU_N", 0) as usize
+    };
+    let t0 = Instant::now();
+    let st = batch(count, seed, qemu);
+    eprintln!("seeds {seed}..; QEMU for the first {qemu}");
+    print_stats(&st, t0.elapsed().as_secs_f64());
+    assert!(st.mismatches.is_empty(), "{}", st.mismatches.join("\n\n"));
+}
+
+/// A `// key = value` header line of a regression file.
+fn header(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .take_while(|l| l.starts_with("//"))
+        .find_map(|l| {
+            let (k, v) = l.trim_start_matches("//").split_once('=')?;
+            (k.trim() == key).then(|| v.trim().parse().ok())?
+        })
+}
+
+/// Every saved minimal failing model (`tests/regressions/*.ir`) on every target.
+#[test]
+fn regressions_replay_on_every_target() {
+    let Ok(dir) = std::fs::read_dir(regressions_dir()) else {
+        return;
+    };
+    let mut files: Vec<PathBuf> = dir
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "ir"))
+        .collect();
+    files.sort();
+    let mut failures = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let g = snnc_ir::text::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let steps = header(&text, "steps").unwrap_or(1);
+        let samples = header(&text, "samples").unwrap_or(8);
+        let seed = f
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        match run::check(&g, steps, samples.max(8), seed, &Target::ALL) {
+            Verdict::Pass => {}
+            v => failures.push(format!("{}: {v:?}", f.display())),
+        }
+    }
+    eprintln!("{} regression models replayed", files.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
