@@ -29,106 +29,27 @@ use snnc_ir::op::{BinThreshold, Gemm};
 use snnc_ir::{verify, DType, Graph, Op, Tensor, TensorType};
 use snnc_targets::arm::clif::JitModel;
 
-/// Instruction counting under qemu-aarch64, built here from the public harness pieces.
-/// (`snnc_targets::arm::clif`'s `run_qemu_aarch64_counted` does the same inside the library;
-/// it becomes callable from here once `clif/mod.rs` re-exports it.)
+/// Instruction counting under qemu-aarch64 (`clif::run_qemu_aarch64_counted`), with the outputs
+/// checked against the host JIT of the artifact's `model.ir`.
 mod count_aarch64 {
     use std::path::Path;
-    use std::process::Command;
 
-    use snnc_targets::arm::clif::{driver_c, find_tool, parse_sizes, JitModel, GCC, QEMU};
+    use snnc_targets::arm::clif::{run_qemu_aarch64_counted, JitModel};
     use snnc_targets::arm::plan::lower;
 
     use super::Res;
 
-    const COUNT_PLUGIN_C: &str = include_str!("../src/arm/c/qemu_m/count_plugin.c");
-
-    fn ok(cmd: &mut Command) -> Res<std::process::Output> {
-        let out = cmd.output()?;
-        if !out.status.success() {
-            return Err(format!(
-                "{cmd:?}: {}\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            )
-            .into());
-        }
-        Ok(out)
-    }
-
-    fn replace_once(text: &str, from: &str, to: &str) -> Res<String> {
-        if text.matches(from).count() != 1 {
-            return Err(format!("the driver does not call `{from}` exactly once").into());
-        }
-        Ok(text.replace(from, to))
-    }
-
-    /// Instructions of `prog N T` under qemu-aarch64 with the counting plugin.
-    fn count(qemu: &Path, tmp: &Path, prog: &str, n: usize, t: usize) -> Res<u64> {
-        let out = ok(Command::new(qemu)
-            .current_dir(tmp)
-            .args(["-plugin", "./libcount.so", "-d", "plugin", prog])
-            .arg(n.to_string())
-            .arg(t.to_string()))?;
-        let err = String::from_utf8_lossy(&out.stderr);
-        Ok(err
-            .lines()
-            .find_map(|l| l.strip_prefix("snnc-insns: "))
-            .ok_or_else(|| format!("no instruction count in the QEMU log: {err}"))?
-            .trim()
-            .parse()?)
-    }
-
     pub fn run(dir: &Path, input: &Path, n: usize, t: usize) -> Res<()> {
-        let gcc = find_tool(GCC.0, GCC.1, "links the aarch64 harness")?;
-        let qemu = find_tool(QEMU.0, QEMU.1, "runs the aarch64 harness")?;
-        let cc = find_tool("cc", "gcc", "builds the QEMU counting plugin")?;
-        let dir = std::path::absolute(dir)?;
-        let (ins, outs, stateful) = parse_sizes(&std::fs::read_to_string(dir.join("model.h"))?)?;
         let bytes = std::fs::read(input)?;
-        let tmp = std::env::temp_dir().join(format!("snnc-count-aarch64-{}", std::process::id()));
-        std::fs::create_dir_all(&tmp)?;
-        std::fs::write(tmp.join("in.bin"), &bytes)?;
-        std::fs::write(tmp.join("count_plugin.c"), COUNT_PLUGIN_C)?;
-        ok(Command::new(&cc).current_dir(&tmp).args([
-            "-O2",
-            "-shared",
-            "-fPIC",
-            "count_plugin.c",
-            "-o",
-            "libcount.so",
-        ]))?;
-        let driver = driver_c(ins.len(), outs.len(), stateful);
-        let entry = if stateful {
-            "snnc_model_step(ins, outs);"
-        } else {
-            "snnc_model_run(ins, outs);"
-        };
-        let skip = replace_once(&driver, "snnc_model_init();", "(void)0;")?;
-        let skip = replace_once(&skip, entry, "(void)ins;")?;
-        for (name, src) in [("prog", &driver), ("prog_skip", &skip)] {
-            std::fs::write(tmp.join(format!("{name}.c")), src)?;
-            ok(Command::new(&gcc)
-                .current_dir(&tmp)
-                .args(["-O2", "-static", "-I"])
-                .arg(&dir)
-                .arg(format!("{name}.c"))
-                .arg(dir.join("model.o"))
-                .args(["-o", name]))?;
-        }
-        let all = count(&qemu, &tmp, "./prog", n, t)?;
-        let got = std::fs::read(tmp.join("out.bin"))?;
-        let base = count(&qemu, &tmp, "./prog_skip", n, t)?;
-        let _ = std::fs::remove_dir_all(&tmp);
+        let (got, model) = run_qemu_aarch64_counted(dir, &bytes, n, t)?;
         let g = snnc_ir::text::parse(&std::fs::read_to_string(dir.join("model.ir"))?)?;
         let info = snnc_ir::verify(&g)?;
         let want = JitModel::compile(&lower(&g, &info, "host")?)?.run_raw(&bytes, n, t)?;
         if got != want {
             return Err("the aarch64 outputs differ from the host JIT's".into());
         }
-        let model = all.saturating_sub(base);
         println!(
-            "COUNT_AARCH64 model_insns {model} per_step {:.1} samples {n} steps {t} (program {all}, baseline {base}; outputs equal the host JIT)",
+            "COUNT_AARCH64 model_insns {model} per_step {:.1} samples {n} steps {t} (outputs equal the host JIT)",
             model as f64 / (n * t).max(1) as f64
         );
         Ok(())

@@ -554,3 +554,18 @@ fn jit_refuses_wrong_buffer_sizes() {
     assert!(jit.run(&[], &mut [&mut y]).is_err());
     assert!(jit.run(&[&x], &mut [&mut y]).is_ok());
 }
+
+/// Integer inputs × packed ±1 weights (u8 and i8 with a bias, rows of 18): the bit-plane
+/// popcount path against the reference, JIT and aarch64.
+#[test]
+fn integer_input_binary_weights_match_reference() {
+    let g = fixture("arm/binw.ir");
+    let mut rng = Rng(41);
+    let samples: Vec<Vec<Tensor>> = (0..60).map(|_| random_inputs(&g, &mut rng)).collect();
+    let plan = check("binw", &g, &samples, 1, true);
+    let n = plan
+        .kernels
+        .iter()
+        .filter(|k| k.kind() == "dense_bin_weights");
+    assert_eq!(n.count(), 2);
+}

@@ -345,8 +345,9 @@ pub fn run(args: &RunArgs, m: &ArmManifest, out: &mut dyn std::io::Write) -> Res
         let raw = jit.run_raw(&bytes, n, steps).map_err(arm_err(dir))?;
         (raw, "host JIT (cranelift)", None)
     } else if m.target == Target::Aarch64.name() {
-        let raw = clif::run_qemu_aarch64(dir, &bytes, n, steps).map_err(arm_err(dir))?;
-        (raw, "qemu-aarch64", None)
+        let (raw, insns) =
+            clif::run_qemu_aarch64_counted(dir, &bytes, n, steps).map_err(arm_err(dir))?;
+        (raw, "qemu-aarch64", Some(insns))
     } else {
         let r = c::run_qemu(dir, &bytes, n, steps, true).map_err(arm_err(dir))?;
         (r.output, "qemu-system-arm (mps2-an386)", r.insns_model)

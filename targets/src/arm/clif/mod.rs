@@ -23,5 +23,5 @@ mod translate;
 pub use crate::arm::header::{model_h, parse_sizes};
 pub use jit::JitModel;
 pub use object::{aarch64_isa, emit_object, Aarch64Artifact};
-pub use qemu::{driver_c, find_tool, run_qemu_aarch64, GCC, QEMU};
+pub use qemu::{driver_c, find_tool, run_qemu_aarch64, run_qemu_aarch64_counted, GCC, QEMU};
 pub use translate::{INIT, RUN, STEP};

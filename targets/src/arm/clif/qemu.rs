@@ -293,9 +293,6 @@ const COUNT_PLUGIN_C: &str = include_str!("../c/qemu_m/count_plugin.c");
 /// constant of a few dozen instructions from the driver's loops, which compile slightly
 /// differently with and without the calls (the same holds for the Cortex-M harness); divide
 /// by many samples for a per-inference figure.
-// Not re-exported from `clif/mod.rs` yet (that file has another owner): dead outside tests until
-// `pub use qemu::run_qemu_aarch64_counted` is added there.
-#[cfg_attr(not(test), allow(dead_code))]
 pub fn run_qemu_aarch64_counted(
     dir: &Path,
     input: &[u8],

@@ -2,7 +2,7 @@
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{F32, I32, I32X4, I8, I8X16};
-use cranelift_codegen::ir::{InstBuilder, Value};
+use cranelift_codegen::ir::{InstBuilder, StackSlotData, StackSlotKind, Value};
 use cranelift_module::Module;
 use snnc_ir::DType;
 
@@ -207,8 +207,11 @@ pub(crate) fn dense_bin<M: Module>(
     Ok(())
 }
 
-/// Integer input × packed ±1 weights: `acc += (x ^ m) − m` with `m = −bit` (x when the bit is 0,
-/// −x when it is 1), wrapping in i32 like the exact sum.
+/// Integer input × packed ±1 weights by bit planes: `Σ_k x·w = S − 2·Σ_{bit set} x` with `S =
+/// Σ x`, and `Σ_{bit set} x = Σ_b 2^b·popcount(plane_b & m)` over the bit planes of the input row
+/// (packed like the weights, built once per row; a signed input's top plane weighs −2^top). Per
+/// output and weight word: one AND + popcount per plane instead of 32 multiply-adds. All sums
+/// wrap in i32, exactly like the exact sum.
 pub(crate) fn dense_bin_w<M: Module>(
     fx: &mut Fx<'_, '_, M>,
     d: &Dense,
@@ -217,46 +220,91 @@ pub(crate) fn dense_bin_w<M: Module>(
 ) -> Result<(), ArmError> {
     let words = d.k.div_ceil(32);
     let xd = fx.dtype(d.x)?;
-    if matches!(xd, DType::F32 | DType::Bin) || w.len() != d.n * words {
+    let planes: u32 = match xd {
+        DType::Bool => 1,
+        DType::U8 | DType::I8 => 8,
+        DType::U16 | DType::I16 => 16,
+        DType::I32 => 32,
+        _ => 0,
+    };
+    if planes == 0 || w.len() != d.n * words {
         return Err(fx.err(format!(
             "DenseBinW over {xd} with {} weight words for {}×{words}",
             w.len(),
             d.n
         )));
     }
+    let signed = matches!(xd, DType::I8 | DType::I16 | DType::I32);
     let yd = fx.dtype(d.y)?;
     let xa = fx.addr(d.x)?;
     let ya = fx.addr(d.y)?;
     let wa = fx.table("w", w.iter().flat_map(|v| v.to_le_bytes()).collect())?;
     let bias = bias_param(fx, bias, d.n)?;
     let (k, n, xs) = (d.k, d.n, xd.size_bytes());
+    let plane_bytes = planes as usize * words * 4;
+    let slot = fx.b.create_sized_stack_slot(StackSlotData::new(
+        StackSlotKind::ExplicitSlot,
+        plane_bytes as u32,
+        4,
+    ));
     fx.loop_n(d.rows, |fx, r| {
         let xrow = fx.elem(xa, r, k * xs);
+        let pbase = fx.b.ins().stack_addr(fx.ptr, slot, 0);
+        fx.zero(pbase, plane_bytes);
+        // S and the planes in one pass over the row.
+        let sum = fx.b.declare_var(I32);
+        let zero = fx.iconst32(0);
+        fx.b.def_var(sum, zero);
+        fx.loop_n(k, |fx, kk| {
+            let xv = fx.load_i32(xd, xrow, kk);
+            let s = fx.b.use_var(sum);
+            let s = fx.b.ins().iadd(s, xv);
+            fx.b.def_var(sum, s);
+            let word = fx.b.ins().ushr_imm_u(kk, 5);
+            let sh = fx.b.ins().ireduce(I32, kk);
+            let sh = fx.b.ins().band_imm_u(sh, 31);
+            for b in 0..planes {
+                let bit = fx.b.ins().ushr_imm_u(xv, i64::from(b));
+                let bit = fx.b.ins().band_imm_u(bit, 1);
+                let bit = fx.b.ins().ishl(bit, sh);
+                let at = fx.b.ins().iadd_imm_s(word, i64::from(b) * words as i64);
+                let p = fx.load_i32(DType::I32, pbase, at);
+                let p = fx.b.ins().bor(p, bit);
+                fx.store_i32(DType::I32, pbase, at, p);
+            }
+        });
         fx.loop_n(n, |fx, j| {
-            let acc = fx.b.declare_var(I32);
-            let b0 = fx.get_int(&bias, j);
-            let b0 = fx.b.ins().ireduce(I32, b0);
-            fx.b.def_var(acc, b0);
+            let neg = fx.b.declare_var(I32);
+            let zero = fx.iconst32(0);
+            fx.b.def_var(neg, zero);
             let wrow = fx.elem(wa, j, words * 4);
-            fx.loop_n(k, |fx, kk| {
-                let xv = fx.load_i32(xd, xrow, kk);
-                let word = fx.b.ins().ushr_imm_u(kk, 5);
-                let wv = fx.load_i32(DType::I32, wrow, word);
-                let bit = fx.b.ins().ireduce(I32, kk);
-                let bit = fx.b.ins().band_imm_u(bit, 31);
-                let s = fx.b.ins().ushr(wv, bit);
-                let s = fx.b.ins().band_imm_u(s, 1);
-                let m = fx.b.ins().ineg(s);
-                let t = fx.b.ins().bxor(xv, m);
-                let t = fx.b.ins().isub(t, m);
-                let a = fx.b.use_var(acc);
-                let a = fx.b.ins().iadd(a, t);
-                fx.b.def_var(acc, a);
+            fx.loop_n(words, |fx, q| {
+                let m = fx.load_i32(DType::I32, wrow, q);
+                for b in 0..planes {
+                    let at = fx.b.ins().iadd_imm_s(q, i64::from(b) * words as i64);
+                    let p = fx.load_i32(DType::I32, pbase, at);
+                    let c = fx.b.ins().band(p, m);
+                    let c = fx.b.ins().popcnt(c);
+                    let c = fx.b.ins().ishl_imm_u(c, i64::from(b));
+                    let a = fx.b.use_var(neg);
+                    let a = if signed && b == planes - 1 {
+                        fx.b.ins().isub(a, c)
+                    } else {
+                        fx.b.ins().iadd(a, c)
+                    };
+                    fx.b.def_var(neg, a);
+                }
             });
+            let s = fx.b.use_var(sum);
+            let ng = fx.b.use_var(neg);
+            let twice = fx.b.ins().ishl_imm_u(ng, 1);
+            let v = fx.b.ins().isub(s, twice);
+            let bj = fx.get_int(&bias, j);
+            let bj = fx.b.ins().ireduce(I32, bj);
+            let v = fx.b.ins().iadd(v, bj);
             let rn = fx.b.ins().imul_imm_s(r, n as i64);
             let idx = fx.b.ins().iadd(rn, j);
-            let a = fx.b.use_var(acc);
-            fx.store_i32(yd, ya, idx, a);
+            fx.store_i32(yd, ya, idx, v);
         });
     });
     Ok(())

@@ -15,7 +15,6 @@ use dense::Dense;
 use misc::{Broadcast, LifParams};
 use quant::RequantParams;
 
-
 /// Emit the body of kernel `k` into the current block of `fx`.
 pub(super) fn emit<M: Module>(fx: &mut Fx<'_, '_, M>, k: &Kernel) -> Result<(), ArmError> {
     match k {
