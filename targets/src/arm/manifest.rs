@@ -58,7 +58,6 @@ pub struct ArmManifest {
     pub files: Vec<String>,
 }
 
-
 /// Ports and kernels of `plan` as the manifest lists them.
 pub fn describe(plan: &Plan) -> (Vec<PortInfo>, Vec<PortInfo>, Vec<KernelInfo>) {
     let port = |p: &super::plan::Port| {
