@@ -54,8 +54,10 @@ fn sparse_form(
 ) -> Option<(Vec<i64>, Vec<i64>, usize)> {
     let nnz = w.iter().filter(|&&v| v != 0).count();
     let total = n * k;
+    // No nonzero weight: the dense form (C has no zero-length arrays).
     if min_zero_percent >= 100
         || total == 0
+        || nnz == 0
         || (total - nnz) * 100 < total * min_zero_percent as usize
     {
         return None;

@@ -268,7 +268,10 @@ pub(crate) fn emit(e: &mut Emitter, k: &Kernel) -> Result<KernelFn, ArmError> {
             if tp.literal().is_none() || fp.literal().is_none() {
                 let _ = writeln!(b, "            uint32_t c = {c};");
             }
-            let xv = "(int64_t)xr[k]";
+            // Through a variable: a literal threshold outside the input type's range would make
+            // `(int64_t)xr[k] <= t` a constant comparison (GCC -Wtype-limits under -Werror).
+            let _ = writeln!(b, "            const int64_t v = (int64_t)xr[k];");
+            let xv = "v";
             let plus = match fp.literal() {
                 Some("0") => format!("{xv} >= (int64_t){}", tp.at("c")),
                 Some(_) => format!("{xv} <= (int64_t){}", tp.at("c")),
