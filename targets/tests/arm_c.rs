@@ -318,12 +318,15 @@ fn snapshot(name: &str, text: &str) {
     insta::assert_snapshot!(name.to_string(), text);
 }
 
-/// The emitted C of bnn_mlp and qcnn_int8 (regression of generated code), and determinism.
+/// The emitted C of the four shared models (regression of generated code; weights.c of the
+/// small qcnn only), and determinism.
 #[test]
 fn emitted_c_snapshots() {
     for (name, file) in [
         ("bnn_mlp", "arm/bnn_mlp.ir"),
         ("qcnn_int8", "arm/qcnn_int8.ir"),
+        ("ann_mlp_int8", "arm/ann_mlp_int8.ir"),
+        ("snn_mlp", "snn_mlp_int.ir"),
     ] {
         let (_, _, plan) = planned(file);
         let a = emit(&plan, &COptions::default()).unwrap();

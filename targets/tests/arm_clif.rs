@@ -526,6 +526,21 @@ fn small_plans_run_and_their_clif_is_stable() {
     }
 }
 
+/// The CLIF of the shared models (the aarch64 regression of generated code).
+#[test]
+fn shared_models_clif_is_stable() {
+    for (name, file) in [
+        ("bnn_mlp", "arm/bnn_mlp.ir"),
+        ("qcnn_int8", "arm/qcnn_int8.ir"),
+        ("ann_mlp_int8", "arm/ann_mlp_int8.ir"),
+        ("snn_mlp", "snn_mlp_int.ir"),
+    ] {
+        let (_, plan) = plan_of(&fixture(file));
+        let a = emit_object(&plan).unwrap();
+        insta::assert_snapshot!(format!("{name}_model_clif"), a.clif);
+    }
+}
+
 #[test]
 fn missing_tool_is_named_with_its_package() {
     let e = snnc_targets::arm::clif::find_tool("snnc-no-such-gcc", "gcc-imaginary", "links")
