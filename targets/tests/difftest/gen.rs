@@ -758,7 +758,17 @@ impl Builder {
                     let cands: Vec<Cur> = self
                         .history
                         .iter()
-                        .filter(|h| h.id != c.id && h.shape == c.shape && h.dtype == c.dtype)
+                        .filter(|h| {
+                            let narrow = |d: DType| {
+                                matches!(
+                                    d,
+                                    DType::I8 | DType::U8 | DType::I16 | DType::U16 | DType::Bool
+                                )
+                            };
+                            h.id != c.id
+                                && h.shape == c.shape
+                                && (h.dtype == c.dtype || (narrow(h.dtype) && narrow(c.dtype)))
+                        })
                         .cloned()
                         .collect();
                     (!cands.is_empty())

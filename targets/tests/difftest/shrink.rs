@@ -227,45 +227,24 @@ fn simpler(k: &Kind) -> Vec<Kind> {
             dil,
             ceil,
         } => {
-            let base = (max, dims, k, stride, pad, dil, ceil);
-            let mk = |b: (
-                bool,
-                usize,
-                [usize; 2],
-                [usize; 2],
-                [usize; 4],
-                [usize; 2],
-                bool,
-            )| {
-                Kind::Pool {
-                    max: b.0,
-                    dims: b.1,
-                    k: b.2,
-                    stride: b.3,
-                    pad: b.4,
-                    dil: b.5,
-                    ceil: b.6,
-                }
-            };
             if dims == 2 {
-                out.push(mk((max, 1, k, stride, pad, dil, ceil)));
+                out.push(pool(max, 1, k, stride, pad, dil, ceil));
             }
             if k != [1, 1] {
-                out.push(mk((max, dims, [1, 1], stride, pad, dil, ceil)));
+                out.push(pool(max, dims, [1, 1], stride, pad, dil, ceil));
             }
             if stride != [1, 1] {
-                out.push(mk((max, dims, k, [1, 1], pad, dil, ceil)));
+                out.push(pool(max, dims, k, [1, 1], pad, dil, ceil));
             }
             if pad != [0; 4] {
-                out.push(mk((max, dims, k, stride, [0; 4], dil, ceil)));
+                out.push(pool(max, dims, k, stride, [0; 4], dil, ceil));
             }
             if dil != [1, 1] {
-                out.push(mk((max, dims, k, stride, pad, [1, 1], ceil)));
+                out.push(pool(max, dims, k, stride, pad, [1, 1], ceil));
             }
             if ceil {
-                out.push(mk((max, dims, k, stride, pad, dil, false)));
+                out.push(pool(max, dims, k, stride, pad, dil, false));
             }
-            let _ = base;
         }
         Kind::Requant {
             out: o,
@@ -344,6 +323,27 @@ fn simpler(k: &Kind) -> Vec<Kind> {
         Kind::Reshape { .. } => {}
     }
     out
+}
+
+/// A pool layer kind from its fields.
+fn pool(
+    max: bool,
+    dims: usize,
+    k: [usize; 2],
+    stride: [usize; 2],
+    pad: [usize; 4],
+    dil: [usize; 2],
+    ceil: bool,
+) -> Kind {
+    Kind::Pool {
+        max,
+        dims,
+        k,
+        stride,
+        pad,
+        dil,
+        ceil,
+    }
 }
 
 fn with(k: &Kind, f: impl Fn(&mut Kind)) -> Kind {
