@@ -71,7 +71,7 @@ cmp -s "$out/bnn_mlp_m4.npy" "$out/bnn_mlp_m4_ref.npy" \
 echo "== the same model for aarch64 (cranelift ELF object) under qemu-aarch64, and JIT-compiled on this host"
 "$snnc" compile "$m/bnn_mlp/bnn_mlp.qonnx.onnx" --target aarch64 -o "$out/bnn_mlp.a64" 2>/dev/null
 "$snnc" run "$out/bnn_mlp.a64" --input "$m/data/digits_test_x.npy" -o "$out/bnn_mlp_a64.npy"
-"$snnc" run "$out/bnn_mlp.a64" --native --input "$m/data/digits_test_x.npy" -o "$out/bnn_mlp_host.npy"
+"$snnc" run "$out/bnn_mlp.a64" --target host --input "$m/data/digits_test_x.npy" -o "$out/bnn_mlp_host.npy"
 cmp -s "$out/bnn_mlp_a64.npy" "$out/bnn_mlp_m4_ref.npy" && cmp -s "$out/bnn_mlp_host.npy" "$out/bnn_mlp_m4_ref.npy" \
     && echo "aarch64 (QEMU) and host JIT outputs == reference" \
     || { echo "MISMATCH between aarch64/host and reference" >&2; exit 1; }

@@ -104,7 +104,7 @@ fn run_equals_sim(c: &Case, target: &str, artifact: &Path, dir: &Path, native: b
         }
     }
     if native {
-        run.push("--native".into());
+        run.extend(["--target".to_string(), "host".to_string()]);
     }
     let refs: Vec<&dyn AsRef<std::ffi::OsStr>> = run.iter().map(|a| a as _).collect();
     let stdout = ok(&snnc(&refs));

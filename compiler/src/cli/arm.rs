@@ -17,7 +17,7 @@ use snnc_targets::arm::ArmError;
 use snnc_targets::spinnaker2::artifact::file_digest;
 use snnc_targets::spinnaker2::artifact::write::write_files;
 
-use super::run_cmd::RunArgs;
+use super::run_cmd::{RunArgs, RunTarget};
 use super::target::Target;
 use super::{compile_report_json, pipeline, CompileArgs};
 use crate::encode::StepInput;
@@ -334,7 +334,8 @@ pub fn run(args: &RunArgs, m: &ArmManifest, out: &mut dyn std::io::Write) -> Res
         }
     }
     let start = Instant::now();
-    let native = args.native || m.target == Target::Host.name();
+    let native =
+        args.native || args.target == Some(RunTarget::Host) || m.target == Target::Host.name();
     let (raw, how, insns) = if native {
         let ir_path = dir.join("model.ir");
         let text = std::fs::read_to_string(&ir_path).map_err(|e| CliError::io(&ir_path, e))?;

@@ -59,6 +59,18 @@ pub struct RunArgs {
     /// instead of under QEMU.
     #[arg(long)]
     pub native: bool,
+    /// Where to run an ARM artifact: `host` JIT-compiles its model for this machine (the same
+    /// as `--native`); by default it runs where it was compiled for (QEMU for cortex-m4/m7 and
+    /// aarch64).
+    #[arg(long, value_enum, value_name = "TARGET")]
+    pub target: Option<RunTarget>,
+}
+
+/// Values of `snnc run --target`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunTarget {
+    /// This machine, through the cranelift JIT.
+    Host,
 }
 
 /// Samples run per emulator call, so the progress line moves on long runs.
