@@ -359,24 +359,6 @@ fn regressions_replay_on_every_target() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-fn replay_known(name: &str) {
-    if let Err(e) = replay(&regressions_dir().join(name)) {
-        panic!("{e}");
-    }
-}
-
-#[test]
-#[ignore = "known bug (C backend, kern_dense.rs sparse_form): a dense layer whose weights are all zero is emitted in sparse form with zero-length `_col`/`_w` arrays, which `-std=c99 -pedantic -Werror` rejects"]
-fn regression_1000212_all_zero_dense_weights() {
-    replay_known("1000212.ir");
-}
-
-#[test]
-#[ignore = "known bug (C backend, kern_quant.rs BinThreshold): a literal threshold outside the input dtype's range (u8 input, threshold -1) makes the comparison constant; gcc -Werror=type-limits rejects it"]
-fn regression_1000238_bin_threshold_outside_input_range() {
-    replay_known("1000238.ir");
-}
-
 /// Shrinking reaches a minimal spec: with "the plan has an int_lif kernel" as the failure, a
 /// stateful random model shrinks to the LIF alone, one step, one sample.
 #[test]
