@@ -310,8 +310,9 @@ fn qemu(
     Ok(Some(count))
 }
 
-/// Builds the instruction-counting plugin into `b`.
-fn build_plugin(b: &Path) -> Result<PathBuf, ArmError> {
+/// Builds the instruction-counting QEMU plugin (plugin API v1; system and user mode) into `b`;
+/// both ARM harnesses count with it.
+pub(crate) fn build_plugin(b: &Path) -> Result<PathBuf, ArmError> {
     let p = b.join("count_plugin.c");
     std::fs::write(&p, COUNT_PLUGIN_C).map_err(io(&p))?;
     let args = s(&[

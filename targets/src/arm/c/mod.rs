@@ -24,6 +24,7 @@ use super::plan::Plan;
 use super::ArmError;
 
 pub use footprint::{CodeSize, Footprint, KernelFootprint};
+pub(crate) use harness::build_plugin;
 pub use harness::{
     build_qemu, measure_code, run_host, run_qemu, QemuRun, DRIVER_C, LINK_LD, STARTUP_C,
 };

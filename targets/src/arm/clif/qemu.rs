@@ -282,10 +282,6 @@ pub fn run_qemu_aarch64(dir: &Path, input: &[u8], n: usize, t: usize) -> Result<
     staged.output()
 }
 
-/// The instruction-counting QEMU plugin of the C harness (plugin API v1, works in user mode
-/// too), so both ARM targets are counted the same way.
-const COUNT_PLUGIN_C: &str = include_str!("../c/qemu_m/count_plugin.c");
-
 /// As [`run_qemu_aarch64`], and counts the guest instructions the model executes: all `n`
 /// samples' `snnc_model_init` and `t` steps, i.e. the instructions of the run minus those of a
 /// run with the same I/O that skips the model (exact, from a QEMU TCG plugin that counts every
@@ -299,15 +295,9 @@ pub fn run_qemu_aarch64_counted(
     n: usize,
     t: usize,
 ) -> Result<(Vec<u8>, u64), ArmError> {
-    let cc = find_tool("cc", "gcc", "builds the QEMU instruction-counting plugin")?;
     let staged = stage(dir, input, n, t, true)?;
-    let src = staged.tmp.join("count_plugin.c");
-    std::fs::write(&src, COUNT_PLUGIN_C).map_err(io(&src))?;
-    run(Command::new(&cc)
-        .current_dir(&staged.tmp)
-        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC"])
-        .args(["count_plugin.c", "-o", "libcount.so"]))?;
-    let plugin = staged.tmp.join("libcount.so");
+    // The C harness's counting plugin, so both ARM targets are counted the same way.
+    let plugin = crate::arm::c::build_plugin(&staged.tmp)?;
     let all = staged.run(n, t, false, Some(&plugin))?.unwrap_or(0);
     // Read before the baseline run overwrites out.bin.
     let out = staged.output()?;
