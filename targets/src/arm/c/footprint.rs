@@ -62,7 +62,7 @@ impl Footprint {
         }
     }
 
-    /// RAM: arena + state + stack (measured, or [`STACK_GUESS`]).
+    /// RAM: arena + state + stack (measured, or the 256-byte guess when not measured).
     pub fn ram_bytes(&self) -> usize {
         self.arena_bytes + self.state_bytes + self.stack_bytes()
     }

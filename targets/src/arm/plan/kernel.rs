@@ -184,9 +184,10 @@ pub enum Kernel {
         win: Window,
         kind: PoolKind,
     },
-    /// Integer rescale (DESIGN.md §4, `snnc_ir::op::int::requant_scale`): with `p = x[i]·m[c]`
-    /// exact in i64 (`x` ≤ 32 bits, `m < 2^31`), `s = shift[c]`: `q = s == 0 ? p : (p + 2^(s−1))
-    /// >> s` (arithmetic shift), `y[i] = clamp(q + zero_point, lo, hi)` stored as `y`'s dtype.
+    /// Integer rescale (DESIGN.md §4, `snnc_ir::op::int::requant_scale`): with
+    /// `p = x[i]·m[c]` exact in i64 (`x` ≤ 32 bits, `m < 2^31`) and `s = shift[c]`:
+    /// `q = s == 0 ? p : (p + 2^(s−1)) >> s` (arithmetic shift), then
+    /// `y[i] = clamp(q + zero_point, lo, hi)` stored as `y`'s dtype.
     Requant {
         x: ValueId,
         y: ValueId,
