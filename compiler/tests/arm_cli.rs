@@ -240,11 +240,11 @@ fn over_budget_and_unsupported_models_are_refused_with_the_reason() {
         &"--target",
         &"cortex-m4",
         &"--flash",
-        &"16K",
+        &"8K",
         &"-o",
         &dest,
     ]);
-    clean_failure(&o, &["cortex-m4", "flash", "16384", "budget"], &dest);
+    clean_failure(&o, &["cortex-m4", "flash", "8192", "budget"], &dest);
     let o = snnc(&[
         &"compile",
         &bnn,

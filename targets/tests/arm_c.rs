@@ -171,7 +171,8 @@ fn noise(n: usize, r: f32, seed: u64) -> Vec<f32> {
 }
 
 /// Integer inputs × packed ±1 weights (a BNN's first layer): u8 (the SIMD byte-mask path, with
-/// a row of 18 leaving a scalar tail) and i8 with a bias (the scalar path).
+/// a row of 18 leaving a scalar tail) and i8 with a bias (the scalar path); and a float layer
+/// over ±1 inputs whose rows are ±scale (weights stored as packed signs).
 #[test]
 fn integer_input_binary_weight_layers_bit_exact() {
     let (g, info, plan) = planned("arm/binw.ir");
@@ -180,6 +181,10 @@ fn integer_input_binary_weight_layers_bit_exact() {
     let c = emit(&plan, &COptions::default()).unwrap();
     let model_c = c.file("model.c").unwrap();
     assert_eq!(model_c.matches("DenseBinW").count(), 2, "{model_c}");
+    assert!(
+        model_c.contains("wsign"),
+        "float ±scale rows not stored as signs"
+    );
     check_plan("binw", &plan, &COptions::default(), &input, &expect, 50, 1);
 }
 

@@ -8,7 +8,7 @@ use snnc_ir::DType;
 use super::cfmt::{csize, ctype, flit, ilit, int_range, narrowest, Param};
 use super::emit::{comment_safe, Emitter, KernelFn};
 use super::{codegen, Popcount};
-use crate::arm::plan::Kernel;
+use crate::arm::plan::{F32Weights, Kernel};
 use crate::arm::ArmError;
 
 fn what(e: &Emitter, kind: &str, x: usize, y: usize, detail: &str) -> Result<String, ArmError> {
@@ -334,14 +334,37 @@ pub(crate) fn emit(e: &mut Emitter, kern: &Kernel) -> Result<KernelFn, ArmError>
             let (rows, k, n) = (*rows, *k, *n);
             let xt = e.input(&mut f, "x", *x)?;
             e.output(&mut f, "y", *y)?;
-            e.check_len("weights", w.len(), n * k)?;
-            let items = w[..n * k]
-                .iter()
-                .map(|&v| flit(v))
-                .collect::<Result<Vec<_>, _>>()?;
-            let wn = e.array("w", "float", 4, items);
-            f.params.push("const float *restrict w".into());
-            f.args.push(wn);
+            // The weight of (j, k): a float array, or a sign bit and the row's scale.
+            let wexpr = match w {
+                F32Weights::Dense(w) => {
+                    e.check_len("weights", w.len(), n * k)?;
+                    let items = w[..n * k]
+                        .iter()
+                        .map(|&v| flit(v))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let wn = e.array("w", "float", 4, items);
+                    f.params.push("const float *restrict w".into());
+                    f.args.push(wn);
+                    "wr[k]".to_string()
+                }
+                F32Weights::Signs { bits, scale } => {
+                    let words = k.div_ceil(32);
+                    e.check_len("weight signs", bits.len(), n * words)?;
+                    e.check_len("weight scales", scale.len(), n)?;
+                    let items = bits[..n * words]
+                        .iter()
+                        .map(|v| format!("0x{v:08x}u"))
+                        .collect();
+                    let wn = e.array("wsign", "uint32_t", 4, items);
+                    f.params.push("const uint32_t *restrict wsign".into());
+                    f.args.push(wn);
+                    let sp = e.fparam("wscale", &scale[..n])?;
+                    format!(
+                        "(((wsign[j * {words}u + (k >> 5)] >> (k & 31u)) & 1u) ? -{s} : {s})",
+                        s = sp.at("j")
+                    )
+                }
+            };
             let (row, xv) = match xt {
                 DType::F32 => (k, "xr[k]".to_string()),
                 DType::Bool => (k, "(float)xr[k]".to_string()),
@@ -363,11 +386,11 @@ pub(crate) fn emit(e: &mut Emitter, kern: &Kernel) -> Result<KernelFn, ArmError>
             );
             let _ = writeln!(b, "        const {} *xr = x + r * {row}u;", ctype(xt));
             let _ = writeln!(b, "        for (j = 0; j < {n}u; j++) {{");
-            let _ = writeln!(
-                b,
-                "            const float *wr = w + j * {k}u;\n            float acc = 0.0f;"
-            );
-            let _ = writeln!(b, "            for (k = 0; k < {k}u; k++) {{\n                acc = SNNC_FMAF({xv}, wr[k], acc);\n            }}");
+            if matches!(w, F32Weights::Dense(_)) {
+                let _ = writeln!(b, "            const float *wr = w + j * {k}u;");
+            }
+            let _ = writeln!(b, "            float acc = 0.0f;");
+            let _ = writeln!(b, "            for (k = 0; k < {k}u; k++) {{\n                acc = SNNC_FMAF({xv}, {wexpr}, acc);\n            }}");
             if let Some(a) = alpha {
                 let _ = writeln!(b, "            acc = acc * {};", flit(*a)?);
             }

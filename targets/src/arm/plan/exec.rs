@@ -207,7 +207,9 @@ impl<'p> PlanMachine<'p> {
                     for j in 0..*n {
                         let mut acc = 0f32;
                         for kk in 0..*k {
-                            acc = self.float(*x, r * k + kk, inp).mul_add(w[j * k + kk], acc);
+                            acc = self
+                                .float(*x, r * k + kk, inp)
+                                .mul_add(w.get(j, kk, *k), acc);
                         }
                         if let Some(a) = alpha {
                             acc *= a;

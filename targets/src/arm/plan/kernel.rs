@@ -86,6 +86,35 @@ pub struct Window {
     pub groups: usize,
 }
 
+/// The weights `w[j][k]` of a float dense layer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum F32Weights {
+    /// `[n][k]` row-major.
+    Dense(Vec<f32>),
+    /// Every weight of row `j` is `±scale[j]` (a binarized layer kept in float, e.g. QONNX
+    /// BipolarQuant weights times their scale): signs packed `[n][words]` like binary weights
+    /// (bit 1 = `−scale[j]`). The weight rebuilt from sign and scale is bit-identical to the
+    /// original, so the arithmetic is unchanged; the storage is 1 bit per weight.
+    Signs { bits: Vec<u32>, scale: Vec<f32> },
+}
+
+impl F32Weights {
+    /// `w[j][kk]` of a layer with rows of `k`.
+    pub fn get(&self, j: usize, kk: usize, k: usize) -> f32 {
+        match self {
+            F32Weights::Dense(w) => w[j * k + kk],
+            F32Weights::Signs { bits, scale } => {
+                let words = k.div_ceil(32);
+                if bits[j * words + kk / 32] >> (kk % 32) & 1 == 1 {
+                    -scale[j]
+                } else {
+                    scale[j]
+                }
+            }
+        }
+    }
+}
+
 /// One step of a compiled model. `x`, `y`, `a`, `b` name values of the plan; `y` is always
 /// written completely before any later kernel reads it, and never aliases an input.
 #[derive(Clone, Debug, PartialEq)]
@@ -159,7 +188,7 @@ pub enum Kernel {
         rows: usize,
         k: usize,
         n: usize,
-        w: Vec<f32>,
+        w: F32Weights,
         alpha: Option<f32>,
         bias: Option<Vec<f32>>,
     },

@@ -12,7 +12,8 @@ use snnc_ir::{DType, Graph, GraphInfo, NodeId, Op, Tensor};
 use super::arena::assign_offsets;
 use super::encode::{encode, pack_bin_rows};
 use super::{
-    BinaryOp, Channels, Kernel, Place, Plan, PoolKind, Port, Reset, Value, ValueId, Window,
+    BinaryOp, Channels, F32Weights, Kernel, Place, Plan, PoolKind, Port, Reset, Value, ValueId,
+    Window,
 };
 use crate::arm::ArmError;
 
@@ -395,10 +396,11 @@ impl<'g> Lowering<'g> {
                 return Err(format!("a float layer on a {xdt} input has no kernel"));
             }
             let bv = b.to_f32_vec();
-            let w = (0..n)
+            let dense: Vec<f32> = (0..n)
                 .flat_map(|j| (0..k).map(move |kk| (j, kk)))
                 .map(|(j, kk)| bv[idx(j, kk)])
                 .collect();
+            let w = sign_weights(&dense, n, k).unwrap_or(F32Weights::Dense(dense));
             let bias = match bias_map {
                 Some((c, map)) if gm.beta != 0.0 => {
                     let cv = c.to_f32_vec();
@@ -850,4 +852,29 @@ fn strides4(from: &[usize], to: &[usize]) -> [usize; 4] {
         stride *= from[axis];
     }
     strides
+}
+
+/// `±scale[j]` rows as packed signs (see [`F32Weights::Signs`]), when every weight of each row
+/// has one finite, nonzero magnitude.
+fn sign_weights(w: &[f32], n: usize, k: usize) -> Option<F32Weights> {
+    if k == 0 {
+        return None;
+    }
+    let mut scale = Vec::with_capacity(n);
+    let mut signs = Vec::with_capacity(n * k);
+    for row in w.chunks(k) {
+        let s = row.first()?.abs();
+        if !(s.is_finite() && s > 0.0) || row.iter().any(|v| v.abs().to_bits() != s.to_bits()) {
+            return None;
+        }
+        scale.push(s);
+        signs.extend(
+            row.iter()
+                .map(|v| if v.is_sign_negative() { -1 } else { 1 }),
+        );
+    }
+    Some(F32Weights::Signs {
+        bits: pack_bin_rows(&signs, n, k),
+        scale,
+    })
 }

@@ -15,7 +15,7 @@ pub use encode::{decode, encode, pack_bin_rows};
 pub use exec::PlanMachine;
 pub use lower::lower;
 
-pub use kernel::{BinaryOp, Channels, Kernel, PoolKind, Reset, Window};
+pub use kernel::{BinaryOp, Channels, F32Weights, Kernel, PoolKind, Reset, Window};
 
 use snnc_ir::DType;
 

@@ -7,6 +7,7 @@ use cranelift_module::Module;
 use snnc_ir::DType;
 
 use super::super::fx::{mem, Fx, Param};
+use crate::arm::plan::F32Weights;
 use crate::arm::ArmError;
 
 /// Shape and data of a dense kernel (the fields the three kinds share).
@@ -341,22 +342,32 @@ fn input_f32<M: Module>(fx: &mut Fx<'_, '_, M>, xd: DType, xrow: Value, kk: Valu
 pub(crate) fn dense_f32<M: Module>(
     fx: &mut Fx<'_, '_, M>,
     d: &Dense,
-    w: &[f32],
+    w: &F32Weights,
     alpha: Option<f32>,
     bias: Option<&[f32]>,
 ) -> Result<(), ArmError> {
     let xd = fx.dtype(d.x)?;
-    if w.len() != d.n * d.k || bias.is_some_and(|b| b.len() != d.n) {
-        return Err(fx.err(format!(
-            "DenseF32 with {} weights for {}×{}",
-            w.len(),
-            d.n,
-            d.k
-        )));
+    let words = d.k.div_ceil(32);
+    let ok = match w {
+        F32Weights::Dense(w) => w.len() == d.n * d.k,
+        F32Weights::Signs { bits, scale } => bits.len() == d.n * words && scale.len() == d.n,
+    };
+    if !ok || bias.is_some_and(|b| b.len() != d.n) {
+        return Err(fx.err(format!("DenseF32 weights do not match {}×{}", d.n, d.k)));
     }
     let xa = fx.addr(d.x)?;
     let ya = fx.addr(d.y)?;
-    let wa = fx.table("w", w.iter().flat_map(|v| v.to_le_bytes()).collect())?;
+    // Dense: a float table; signs: a packed sign table and the rows' scales.
+    let (wa, scale) = match w {
+        F32Weights::Dense(w) => (
+            fx.table("w", w.iter().flat_map(|v| v.to_le_bytes()).collect())?,
+            None,
+        ),
+        F32Weights::Signs { bits, scale } => (
+            fx.table("wsign", bits.iter().flat_map(|v| v.to_le_bytes()).collect())?,
+            Some(fx.f32_param("wscale", scale)?),
+        ),
+    };
     let bias = match bias {
         Some(b) => Some(fx.f32_param("bias", b)?),
         None => None,
@@ -369,10 +380,26 @@ pub(crate) fn dense_f32<M: Module>(
             let acc = fx.b.declare_var(F32);
             let z = fx.b.ins().f32const(0.0);
             fx.b.def_var(acc, z);
-            let wrow = fx.elem(wa, j, k * 4);
+            let (wrow, sj) = match &scale {
+                None => (fx.elem(wa, j, k * 4), None),
+                Some(sp) => (fx.elem(wa, j, words * 4), Some(fx.get_f32(sp, j))),
+            };
             fx.loop_n(k, |fx, kk| {
                 let xv = input_f32(fx, xd, xrow, kk);
-                let wv = fx.load_f32(wrow, kk);
+                let wv = match sj {
+                    None => fx.load_f32(wrow, kk),
+                    Some(s) => {
+                        let word = fx.b.ins().ushr_imm_u(kk, 5);
+                        let wbits = fx.load_i32(DType::I32, wrow, word);
+                        let bit = fx.b.ins().ireduce(I32, kk);
+                        let bit = fx.b.ins().band_imm_u(bit, 31);
+                        let sb = fx.b.ins().ushr(wbits, bit);
+                        let sb = fx.b.ins().band_imm_u(sb, 1);
+                        let neg = fx.b.ins().icmp_imm_s(IntCC::NotEqual, sb, 0);
+                        let ns = fx.b.ins().fneg(s);
+                        fx.b.ins().select(neg, ns, s)
+                    }
+                };
                 // One rounding per term, as the reference accumulates f32 dot products
                 // (snnc_ir::interp::num::Acc::mac, `f32::mul_add`, matching onnxruntime).
                 let a = fx.b.use_var(acc);
