@@ -16,8 +16,13 @@ use hdf5_reader::{Dataset, Datatype, Hdf5File, OpenOptions};
 const MAX_DEPTH: usize = 64;
 /// Most groups and datasets read from one file.
 const MAX_OBJECTS: usize = 100_000;
-/// Largest decoded dataset (bytes).
-const MAX_READ_BYTES: usize = 1 << 30;
+/// Most bytes of values read from one file, counted as snnc holds them (8 bytes per number,
+/// [`STRING_COST`] per string) and charged from each dataset's declared shape *before* it is
+/// read: a small file can declare huge datasets (fill values, compressed chunks), and reading
+/// one would allocate its raw form and its widened copy.
+const MAX_VALUE_BYTES: usize = 512 << 20;
+/// What one string element is charged (the `String` and a short text).
+const STRING_COST: usize = 64;
 
 /// The value of one dataset, converted to the widest type of its kind. A dataset that cannot be
 /// read or has a type NIR never uses is kept as [`RawValue::Unreadable`], so that it is an error
@@ -55,17 +60,31 @@ pub fn read_tree(bytes: Vec<u8>) -> Result<RawGroup, String> {
 }
 
 fn read_tree_inner(bytes: Vec<u8>) -> Result<RawGroup, String> {
-    let options = OpenOptions::default().with_max_read_bytes(MAX_READ_BYTES);
+    let options = OpenOptions::default().with_max_read_bytes(MAX_VALUE_BYTES);
     let file = Hdf5File::from_vec_with_options(bytes, options)
         .map_err(|e| format!("not a readable HDF5 file: {e}"))?;
     let root = file
         .root_group()
         .map_err(|e| format!("cannot open the root group: {e}"))?;
-    let mut budget = MAX_OBJECTS;
+    let mut budget = Budget {
+        objects: MAX_OBJECTS,
+        bytes: MAX_VALUE_BYTES,
+    };
     read_group(&root, "/", 0, &mut budget)
 }
 
-fn read_group(g: &Group, path: &str, depth: usize, budget: &mut usize) -> Result<RawGroup, String> {
+/// What is left of the file's limits on objects and on value bytes.
+struct Budget {
+    objects: usize,
+    bytes: usize,
+}
+
+fn read_group(
+    g: &Group,
+    path: &str,
+    depth: usize,
+    budget: &mut Budget,
+) -> Result<RawGroup, String> {
     if depth > MAX_DEPTH {
         return Err(format!(
             "groups nest deeper than {MAX_DEPTH} levels at `{path}`"
@@ -78,7 +97,10 @@ fn read_group(g: &Group, path: &str, depth: usize, budget: &mut usize) -> Result
     for name in dataset_names {
         spend(budget)?;
         let value = match g.dataset(&name) {
-            Ok(ds) => read_value(&ds),
+            Ok(ds) => {
+                charge(&ds, path, &name, budget)?;
+                read_value(&ds)
+            }
             Err(e) => RawValue::Unreadable(e.to_string()),
         };
         out.datasets.insert(name, value);
@@ -99,11 +121,35 @@ fn read_group(g: &Group, path: &str, depth: usize, budget: &mut usize) -> Result
     Ok(out)
 }
 
-fn spend(budget: &mut usize) -> Result<(), String> {
-    *budget = budget
+fn spend(budget: &mut Budget) -> Result<(), String> {
+    budget.objects = budget
+        .objects
         .checked_sub(1)
         .ok_or_else(|| format!("the file holds more than {MAX_OBJECTS} objects"))?;
     Ok(())
+}
+
+/// Takes the bytes dataset `name` will occupy once read out of the budget, or fails naming it.
+fn charge(ds: &Dataset, path: &str, name: &str, budget: &mut Budget) -> Result<(), String> {
+    let per = match ds.dtype() {
+        Datatype::String { .. } | Datatype::VarLen { .. } => STRING_COST,
+        _ => 8,
+    };
+    let need = ds.shape().iter().try_fold(per, |acc, &d| {
+        usize::try_from(d).ok().and_then(|d| acc.checked_mul(d))
+    });
+    match need {
+        Some(n) if n <= budget.bytes => {
+            budget.bytes -= n;
+            Ok(())
+        }
+        _ => Err(format!(
+            "dataset `{}/{name}` of shape {:?} would take the values read from this file beyond {} MiB",
+            path.trim_end_matches('/'),
+            ds.shape(),
+            MAX_VALUE_BYTES >> 20
+        )),
+    }
 }
 
 fn read_value(ds: &Dataset) -> RawValue {
@@ -229,5 +275,20 @@ mod tests {
     fn garbage_is_an_error() {
         assert!(read_tree(b"not hdf5 at all".to_vec()).is_err());
         assert!(read_tree(Vec::new()).is_err());
+    }
+
+    /// Found by `cargo fuzz run nir_import` (docs/fuzzing.md): a 92 KB file whose integer dataset
+    /// declares about a gigabyte of values; reading it and widening it to i64 went past 2 GB.
+    /// It is refused from its declared shape, before anything is read.
+    #[test]
+    fn huge_declared_dataset_is_refused_before_reading() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fuzz/seeds/nir_import/oom_huge_int_dataset.nir"
+        );
+        let bytes = std::fs::read(path).unwrap();
+        let err = read_tree(bytes).unwrap_err();
+        assert!(err.contains("beyond 512 MiB"), "{err}");
+        assert!(err.starts_with("dataset `/"), "{err}");
     }
 }
