@@ -28,9 +28,9 @@ run() {
 # candidates, and what the seeds already cover is not added again.
 max_bytes() {
     case $1 in
-        nir_import) echo 40000 ;;
-        artifact_load) echo 8192 ;;
-        *) echo 2048 ;;
+        nir_import) echo 4096 ;;
+        onnx_import) echo 2048 ;;
+        *) echo 1024 ;;
     esac
 }
 merge() {

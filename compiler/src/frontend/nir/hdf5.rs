@@ -20,7 +20,7 @@ const MAX_OBJECTS: usize = 100_000;
 /// [`STRING_COST`] per string) and charged from each dataset's declared shape *before* it is
 /// read: a small file can declare huge datasets (fill values, compressed chunks), and reading
 /// one would allocate its raw form and its widened copy.
-const MAX_VALUE_BYTES: usize = 512 << 20;
+const MAX_VALUE_BYTES: usize = 256 << 20;
 /// What one string element is charged (the `String` and a short text).
 const STRING_COST: usize = 64;
 
@@ -288,7 +288,7 @@ mod tests {
         );
         let bytes = std::fs::read(path).unwrap();
         let err = read_tree(bytes).unwrap_err();
-        assert!(err.contains("beyond 512 MiB"), "{err}");
+        assert!(err.contains("beyond 256 MiB"), "{err}");
         assert!(err.starts_with("dataset `/"), "{err}");
     }
 }
