@@ -309,11 +309,8 @@ pub fn run(args: &RunArgs, m: &ArmManifest, out: &mut dyn std::io::Write) -> Res
             inp.name, inp.dtype
         )));
     }
-    let out_dtype = DType::ALL
-        .iter()
-        .copied()
-        .find(|d| d.name() == outp.dtype)
-        .ok_or_else(|| bad(format!("unknown output dtype `{}`", outp.dtype)))?;
+    let (_, numel) = check_port(inp).map_err(&bad)?;
+    let (out_dtype, _) = check_port(outp).map_err(&bad)?;
     let sim_opts = SimOptions {
         steps,
         dt: 1.0,
@@ -322,12 +319,22 @@ pub fn run(args: &RunArgs, m: &ArmManifest, out: &mut dyn std::io::Write) -> Res
         seed: args.seed,
         threads: 1,
     };
-    let numel: usize = inp.shape.iter().product();
     let array = npy::read(&args.input)?;
     let ty = format!("{}{:?}", inp.dtype, inp.shape);
     let input = StepInput::new(&array, &args.input, &inp.name, &ty, numel, 0, &sim_opts)?;
     let n = input.batch();
-    let mut bytes = Vec::with_capacity(n * steps * inp.bytes);
+    // Buffer sizes from the manifest and --steps, checked before anything is allocated.
+    let total = |per: usize| {
+        n.checked_mul(steps)
+            .and_then(|v| v.checked_mul(per))
+            .ok_or_else(|| {
+                bad(format!(
+                    "{n} samples × {steps} steps × {per} bytes overflow"
+                ))
+            })
+    };
+    let (in_total, out_total) = (total(inp.bytes)?, total(outp.bytes)?);
+    let mut bytes = Vec::with_capacity(in_total);
     for i in 0..n {
         for t in 0..steps {
             bytes.extend(input.step(i, t).iter().flat_map(|v| v.to_le_bytes()));
@@ -354,11 +361,10 @@ pub fn run(args: &RunArgs, m: &ArmManifest, out: &mut dyn std::io::Write) -> Res
         (r.output, "qemu-system-arm (mps2-an386)", r.insns_model)
     };
     let wall = start.elapsed().as_secs_f64();
-    if raw.len() != n * steps * outp.bytes {
+    if raw.len() != out_total {
         return Err(bad(format!(
-            "the model wrote {} output bytes, {} expected",
-            raw.len(),
-            n * steps * outp.bytes
+            "the model wrote {} output bytes, {out_total} expected",
+            raw.len()
         )));
     }
     let mut outputs: Vec<Vec<f32>> = Vec::with_capacity(n);
@@ -378,7 +384,7 @@ pub fn run(args: &RunArgs, m: &ArmManifest, out: &mut dyn std::io::Write) -> Res
         args.reduce,
     );
     let expect = n
-        * outp.shape.iter().product::<usize>()
+        * check_port(outp).map_err(&bad)?.1
         * if args.reduce == Reduce::None && steps > 1 {
             steps
         } else {
@@ -420,4 +426,29 @@ pub fn run(args: &RunArgs, m: &ArmManifest, out: &mut dyn std::io::Write) -> Res
     );
     out.write_all(text.as_bytes())
         .map_err(|e| CliError::io(Path::new("<stdout>"), e))
+}
+
+/// A manifest port's dtype and element count, checked: a known dtype, a shape whose size does
+/// not overflow, and a byte count equal to its storage size (a hand-edited or corrupted manifest
+/// is refused before any buffer is sized from it).
+fn check_port(p: &manifest::PortInfo) -> Result<(DType, usize), String> {
+    let dtype = DType::ALL
+        .iter()
+        .copied()
+        .find(|d| d.name() == p.dtype)
+        .ok_or_else(|| format!("port `{}`: unknown dtype `{}`", p.name, p.dtype))?;
+    let numel = p
+        .shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&n| n.checked_mul(8).is_some())
+        .ok_or_else(|| format!("port `{}`: shape {:?} is too large", p.name, p.shape))?;
+    let need = plan::storage_bytes(dtype, &p.shape);
+    if p.bytes != need {
+        return Err(format!(
+            "port `{}`: {} bytes listed for {}{:?}, which takes {need}",
+            p.name, p.bytes, p.dtype, p.shape
+        ));
+    }
+    Ok((dtype, numel))
 }
