@@ -76,6 +76,24 @@ fn sparse_form(
     (bytes < total * wsize).then_some((rowptr, cols, bytes))
 }
 
+/// Packed ±1 words (`len` of them) as a `const uint32_t` array in `weights.c`, passed to the
+/// kernel function as parameter `name`.
+fn packed_param(
+    e: &mut Emitter,
+    f: &mut KernelFn,
+    name: &str,
+    what: &str,
+    words: &[u32],
+    len: usize,
+) -> Result<(), ArmError> {
+    e.check_len(what, words.len(), len)?;
+    let items = words[..len].iter().map(|v| format!("0x{v:08x}u")).collect();
+    let array = e.array(name, "uint32_t", 4, items);
+    f.params.push(format!("const uint32_t *restrict {name}"));
+    f.args.push(array);
+    Ok(())
+}
+
 pub(crate) fn emit(e: &mut Emitter, kern: &Kernel) -> Result<KernelFn, ArmError> {
     let mut f = KernelFn::default();
     match kern {
@@ -192,14 +210,7 @@ pub(crate) fn emit(e: &mut Emitter, kern: &Kernel) -> Result<KernelFn, ArmError>
             let words = k.div_ceil(32);
             e.input(&mut f, "x", *x)?;
             e.output(&mut f, "y", *y)?;
-            e.check_len("weights", w.len(), n * words)?;
-            let items = w[..n * words]
-                .iter()
-                .map(|v| format!("0x{v:08x}u"))
-                .collect();
-            let wn = e.array("w", "uint32_t", 4, items);
-            f.params.push("const uint32_t *restrict w".into());
-            f.args.push(wn);
+            packed_param(e, &mut f, "w", "weights", w, n * words)?;
             let bp = bias_param(e, bias, n)?;
             let mut b = String::new();
             let _ = writeln!(
@@ -252,14 +263,7 @@ pub(crate) fn emit(e: &mut Emitter, kern: &Kernel) -> Result<KernelFn, ArmError>
             let words = k.div_ceil(32);
             let xt = e.input(&mut f, "x", *x)?;
             e.output(&mut f, "y", *y)?;
-            e.check_len("weights", w.len(), n * words)?;
-            let items = w[..n * words]
-                .iter()
-                .map(|v| format!("0x{v:08x}u"))
-                .collect();
-            let wn = e.array("w", "uint32_t", 4, items);
-            f.params.push("const uint32_t *restrict w".into());
-            f.args.push(wn);
+            packed_param(e, &mut f, "w", "weights", w, n * words)?;
             let bp = bias_param(e, bias, n)?;
             // Σ x·(±1) = Σ x − 2·Σ_{bit set} x: the row sum once per row, then one masked add
             // per weight bit (no multiplies).
@@ -349,15 +353,8 @@ pub(crate) fn emit(e: &mut Emitter, kern: &Kernel) -> Result<KernelFn, ArmError>
                 }
                 F32Weights::Signs { bits, scale } => {
                     let words = k.div_ceil(32);
-                    e.check_len("weight signs", bits.len(), n * words)?;
                     e.check_len("weight scales", scale.len(), n)?;
-                    let items = bits[..n * words]
-                        .iter()
-                        .map(|v| format!("0x{v:08x}u"))
-                        .collect();
-                    let wn = e.array("wsign", "uint32_t", 4, items);
-                    f.params.push("const uint32_t *restrict wsign".into());
-                    f.args.push(wn);
+                    packed_param(e, &mut f, "wsign", "weight signs", bits, n * words)?;
                     let sp = e.fparam("wscale", &scale[..n])?;
                     format!(
                         "(((wsign[j * {words}u + (k >> 5)] >> (k & 31u)) & 1u) ? -{s} : {s})",
