@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::error::CliError;
+use crate::frontend::limits::Limits;
 use crate::load::{self, Model};
+use crate::output::Input;
 use crate::passes::PassReport;
 use crate::sim::{self, BatchInput, Encoding, Reduce, SimOptions};
 use crate::{inspect, npy, output};
@@ -43,6 +45,8 @@ pub enum Command {
         /// Print the summary as JSON instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        limits: LimitOptions,
     },
     /// Compile a model: run the pass pipeline, then emit the target's artifact (`--target
     /// spinnaker2`: a directory with manifest.json, routing tables, per-PE data images and the PE
@@ -76,6 +80,8 @@ pub enum Command {
         /// Print constants with more than N elements as a digest (not parseable back).
         #[arg(long, value_name = "N")]
         elide_consts: Option<usize>,
+        #[command(flatten)]
+        limits: LimitOptions,
     },
     /// Run the reference interpreter on a batch of inputs and save the outputs.
     ///
@@ -112,6 +118,8 @@ pub enum Command {
         /// Worker threads (default: all cores). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
+        #[command(flatten)]
+        limits: LimitOptions,
     },
     /// Run a compiled artifact on a batch of inputs (spinnaker2: the bundled cycle-level
     /// emulator) and save the outputs, aligned step for step with `snnc sim` of the same model
@@ -135,7 +143,28 @@ pub enum Command {
         /// Print the report as JSON instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        limits: LimitOptions,
     },
+}
+
+/// The memory limit of commands that read a model.
+#[derive(clap::Args, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LimitOptions {
+    /// Memory budget of one model (bytes, or with a K/M/G suffix): what decoding the file,
+    /// its weights and the values of one step may take. A hostile or corrupted file cannot
+    /// make snnc allocate more. Default: max(256M, 16 × the size of the model's files).
+    #[arg(long, value_name = "SIZE", value_parser = arm::parse_size)]
+    pub max_model_bytes: Option<usize>,
+}
+
+impl LimitOptions {
+    /// The frontends' limits.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_model_bytes: self.max_model_bytes.map(|b| b as u64),
+        }
+    }
 }
 
 /// Artifacts `snnc compile` can emit.
@@ -150,7 +179,11 @@ pub enum Emit {
 /// Run one parsed command, writing its normal output to `out`.
 pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
     match cli.command {
-        Command::Inspect { model, json } => cmd_inspect(&model, json, out),
+        Command::Inspect {
+            model,
+            json,
+            limits,
+        } => cmd_inspect(&model, json, &limits.limits(), out),
         Command::Compile {
             model,
             passes,
@@ -162,6 +195,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
             arm: arm_opts,
             output,
             elide_consts,
+            limits,
         } => {
             check_dt(dt)?;
             let target = passes.target;
@@ -171,6 +205,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
                 steps,
                 report,
                 elide: elide_consts,
+                limits: limits.limits(),
             };
             match (emit, target) {
                 (Some(Emit::Ir), _) | (None, Target::Reference) => {
@@ -195,9 +230,29 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
             encoding,
             seed,
             threads,
+            limits,
         } => {
             check_dt(dt)?;
-            let p = pipeline::prepare(&model, &passes, dt, steps.unwrap_or(1))?;
+            if steps == Some(0) {
+                return Err(CliError::Usage("--steps must be at least 1".into()));
+            }
+            let mut inputs = vec![Input {
+                what: "the model",
+                path: &model,
+            }];
+            inputs.extend(input.iter().map(|p| Input {
+                what: "an --input",
+                path: p,
+            }));
+            if let Some(c) = &passes.calib {
+                inputs.push(Input {
+                    what: "the --calib file",
+                    path: c,
+                });
+            }
+            output::check_file_output("-o", &output, &inputs)?;
+            let p =
+                pipeline::prepare_with(&model, &passes, dt, steps.unwrap_or(1), &limits.limits())?;
             p.warn_unused_calib(&passes);
             let m = p.model;
             let stateful = m.info.stateful;
@@ -231,7 +286,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
                         .unwrap_or(1)
                 }),
             };
-            cmd_sim(&model, &m, &input, &output, &opts)
+            cmd_sim(&model, &m, &input, &output, &opts, &inputs)
         }
         Command::Passes => out
             .write_all(passes_list::render(crate::passes::registry()).as_bytes())
@@ -242,9 +297,15 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
             dt,
             steps,
             json,
+            limits,
         } => {
             check_dt(dt)?;
-            let ro = report_cmd::ReportOptions { dt, steps, json };
+            let ro = report_cmd::ReportOptions {
+                dt,
+                steps,
+                json,
+                limits: limits.limits(),
+            };
             report_cmd::run(&model, &passes, &ro, out)
         }
     }
@@ -260,8 +321,13 @@ fn check_dt(dt: f32) -> Result<(), CliError> {
     }
 }
 
-fn cmd_inspect(model: &Path, json: bool, out: &mut dyn std::io::Write) -> Result<(), CliError> {
-    let m = load::load(model)?;
+fn cmd_inspect(
+    model: &Path,
+    json: bool,
+    limits: &Limits,
+    out: &mut dyn std::io::Write,
+) -> Result<(), CliError> {
+    let m = load::load_with(model, limits)?;
     let s = inspect::summarize(&m.graph, &m.info);
     let text = if json {
         serde_json::to_string_pretty(&s).map_err(|e| CliError::Usage(e.to_string()))? + "\n"
@@ -280,6 +346,51 @@ pub struct CompileArgs {
     pub steps: usize,
     pub report: Option<PathBuf>,
     pub elide: Option<usize>,
+    /// What the model file may make snnc allocate.
+    pub limits: Limits,
+}
+
+impl CompileArgs {
+    /// The files `compile` reads besides the model: none may be overwritten by an output.
+    pub fn inputs<'a>(&'a self, model: &'a Path, extra: Option<&'a Path>) -> Vec<Input<'a>> {
+        let mut v = vec![Input {
+            what: "the model",
+            path: model,
+        }];
+        if let Some(c) = &self.passes.calib {
+            v.push(Input {
+                what: "the --calib file",
+                path: c,
+            });
+        }
+        if let Some(m) = extra {
+            v.push(Input {
+                what: "the --machine file",
+                path: m,
+            });
+        }
+        v
+    }
+
+    /// Check the outputs of a compile to the artifact directory `dest` before any work: the
+    /// directory may not hold an input, and the `--report` file may be neither an input nor
+    /// inside the directory.
+    pub fn check_artifact_outputs(
+        &self,
+        model: &Path,
+        dest: &Path,
+        machine: Option<&Path>,
+    ) -> Result<(), CliError> {
+        let mut inputs = self.inputs(model, machine);
+        if let Some(r) = &self.report {
+            output::check_file_output("--report", r, &inputs)?;
+            inputs.push(Input {
+                what: "the --report file",
+                path: r,
+            });
+        }
+        output::check_dir_output("-o", dest, &inputs)
+    }
 }
 
 /// The `--report` file of `compile`: what ran and what the result costs (`mapping`: the
@@ -325,7 +436,15 @@ fn cmd_compile_ir(
     c: &CompileArgs,
     out: &mut dyn std::io::Write,
 ) -> Result<(), CliError> {
-    let p = pipeline::prepare(model, &c.passes, c.dt, c.steps)?;
+    let inputs = c.inputs(model, None);
+    if dest != Path::new("-") {
+        output::check_file_output("-o", dest, &inputs)?;
+    }
+    if let Some(r) = &c.report {
+        output::check_file_output("--report", r, &inputs)?;
+        output::check_distinct(&[("-o", dest), ("--report", r)])?;
+    }
+    let p = pipeline::prepare_with(model, &c.passes, c.dt, c.steps, &c.limits)?;
     p.warn_unused_calib(&c.passes);
     let m = &p.model;
     eprint!("{}", pipeline::render_reports(&p.reports));
@@ -353,7 +472,13 @@ fn cmd_sim(
     inputs: &[PathBuf],
     dest: &Path,
     opts: &SimOptions,
+    read: &[Input<'_>],
 ) -> Result<(), CliError> {
+    // A model with several outputs writes `Y.npy`, `Y.1.npy`, ...: none may be an input.
+    let paths = sim::output_paths(dest, m.graph.outputs().len());
+    for p in &paths {
+        output::check_file_output("-o", p, read)?;
+    }
     let arrays = inputs
         .iter()
         .map(|p| npy::read(p))
@@ -364,7 +489,7 @@ fn cmd_sim(
         .map(|(array, path)| BatchInput { array, path })
         .collect();
     let results = sim::simulate(model, &m.graph, &m.info, &batch, opts)?;
-    let files: Vec<(PathBuf, Vec<u8>)> = sim::output_paths(dest, results.len())
+    let files: Vec<(PathBuf, Vec<u8>)> = paths
         .into_iter()
         .zip(&results)
         .map(|(p, a)| (p, npy::to_bytes(a)))

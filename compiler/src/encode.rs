@@ -43,6 +43,12 @@ impl StepInput {
         let Some(&batch) = a.shape.first() else {
             return Err(bad("expected a batch array [N, ...], got a scalar".into()));
         };
+        if batch == 0 {
+            return Err(bad(format!(
+                "the batch is empty (shape {:?}): nothing to run",
+                a.shape
+            )));
+        }
         let mut per = a.shape[1..].iter().product::<usize>();
         if opts.encoding == Encoding::Spikes {
             if a.shape.len() < 2 || a.shape[1] != opts.steps {

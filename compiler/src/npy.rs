@@ -12,17 +12,26 @@ pub struct Array {
     pub data: Vec<f32>,
 }
 
-/// Read a C-order `.npy` file of any real numeric or bool dtype as f32.
+/// Read a C-order `.npy` file of any real numeric or bool dtype as f32. Only regular files are
+/// read (a FIFO or `/dev/zero` would block or never end).
 pub fn read(path: &Path) -> Result<Array, CliError> {
-    let bytes = std::fs::read(path).map_err(|e| CliError::io(path, e))?;
-    parse(&bytes).map_err(|reason| CliError::Npy {
+    let bad = |reason: String| CliError::Npy {
         path: path.to_path_buf(),
         reason,
-    })
+    };
+    let meta = std::fs::metadata(path).map_err(|e| CliError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(bad("not a regular file".into()));
+    }
+    let bytes = std::fs::read(path).map_err(|e| CliError::io(path, e))?;
+    parse(&bytes).map_err(bad)
 }
 
 /// Parse `.npy` bytes (see [`read`]).
 pub fn parse(bytes: &[u8]) -> Result<Array, String> {
+    if bytes.is_empty() {
+        return Err("the file is empty (not a .npy array)".into());
+    }
     let npy = npyz::NpyFile::new(Cursor::new(bytes))
         .map_err(|e| format!("not a valid .npy file: {e}"))?;
     if npy.order() == npyz::Order::Fortran {
@@ -72,7 +81,19 @@ fn read_elements(npy: npyz::NpyFile<Cursor<&[u8]>>) -> Result<Vec<f32>, String> 
         }
         Err(npy) => npy,
     };
-    Err(format!("unsupported dtype {:?}", npy.dtype()))
+    Err(format!(
+        "dtype {} is not supported (use a real number or bool dtype)",
+        dtype_name(&npy.dtype())
+    ))
+}
+
+/// The NumPy spelling of a dtype (`<c8`), or what kind it is.
+fn dtype_name(d: &npyz::DType) -> String {
+    match d {
+        npyz::DType::Plain(t) => format!("`{t}`"),
+        npyz::DType::Array(..) => "of a sub-array".into(),
+        npyz::DType::Record(_) => "of a structured array".into(),
+    }
 }
 
 /// Serialize an f32 array as `.npy` bytes.
@@ -125,6 +146,26 @@ mod tests {
             .data
             .iter()
             .all(|v| (0.0..=9.0).contains(v) && v.fract() == 0.0));
+    }
+
+    #[test]
+    fn unsupported_dtypes_are_named_as_numpy_does() {
+        // np.save of np.zeros(2, np.complex64)
+        let mut b =
+            b"\x93NUMPY\x01\x00v\x00{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }"
+                .to_vec();
+        b.resize(10 + 117, b' ');
+        b.push(b'\n');
+        b.extend([0u8; 16]);
+        let e = parse(&b).unwrap_err();
+        assert_eq!(
+            e,
+            "dtype `<c8` is not supported (use a real number or bool dtype)"
+        );
+        assert_eq!(
+            parse(b"").unwrap_err(),
+            "the file is empty (not a .npy array)"
+        );
     }
 
     #[test]

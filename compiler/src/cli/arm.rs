@@ -38,18 +38,19 @@ pub struct ArmOptions {
     pub ram: Option<usize>,
 }
 
-/// `1M`, `256K`, `4096` → bytes (K and M are powers of 1024).
+/// `1M`, `256K`, `4096`, `2G` → bytes (K, M and G are powers of 1024).
 pub fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let (num, mul) = match t.char_indices().last() {
-        Some((i, 'K' | 'k')) => (&t[..i], 1024),
-        Some((i, 'M' | 'm')) => (&t[..i], 1024 * 1024),
+        Some((i, 'K' | 'k')) => (&t[..i], 1 << 10),
+        Some((i, 'M' | 'm')) => (&t[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&t[..i], 1 << 30),
         _ => (t, 1),
     };
     num.parse::<usize>()
         .ok()
         .and_then(|n| n.checked_mul(mul))
-        .ok_or_else(|| format!("`{s}` is not a size (bytes, or a number with K or M)"))
+        .ok_or_else(|| format!("`{s}` is not a size (bytes, or a number with K, M or G)"))
 }
 
 fn arm_err(path: &Path) -> impl FnOnce(ArmError) -> CliError + '_ {
@@ -73,7 +74,8 @@ pub fn compile(
             target.name()
         )));
     }
-    let p = pipeline::prepare(model, &c.passes, c.dt, c.steps)?;
+    c.check_artifact_outputs(model, dest, None)?;
+    let p = pipeline::prepare_with(model, &c.passes, c.dt, c.steps, &c.limits)?;
     p.warn_unused_calib(&c.passes);
     eprint!("{}", pipeline::render_reports(&p.reports));
     let g = &p.model.graph;
@@ -155,10 +157,21 @@ pub fn compile(
     };
     let json = serde_json::to_string_pretty(&m).map_err(|e| CliError::Usage(e.to_string()))?;
     files.insert("manifest.json".into(), (json + "\n").into_bytes());
+    // The report is staged first: if it cannot be written, the previous artifact stays.
+    let report = match &c.report {
+        Some(path) => {
+            let json = compile_report_json(model, c, &p, Some(m.memory.clone()))?;
+            Some(output::stage(&[(path.clone(), json)])?)
+        }
+        None => None,
+    };
     write_files(dest, &files).map_err(|source| CliError::Artifact {
         path: dest.to_path_buf(),
         source,
     })?;
+    if let Some(r) = report {
+        r.commit()?;
+    }
     eprintln!(
         "{}: {} kernels, arena {} B, state {} B → {}",
         target.name(),
@@ -167,10 +180,6 @@ pub fn compile(
         plan.state_bytes,
         dest.display()
     );
-    if let Some(path) = &c.report {
-        let mem = m.memory.clone();
-        output::write_atomic(path, &compile_report_json(model, c, &p, Some(mem))?)?;
-    }
     Ok(())
 }
 

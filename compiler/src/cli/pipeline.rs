@@ -7,6 +7,7 @@ use snnc_ir::{verify, Graph};
 
 use super::target::Target;
 use crate::error::CliError;
+use crate::frontend::limits::Limits;
 use crate::load::{self, Model};
 use crate::npy::{self, Array};
 use crate::passes::{self, PassContext, PassError, PassReport};
@@ -86,9 +87,20 @@ pub fn prepare(
     dt: f32,
     steps: usize,
 ) -> Result<Prepared, CliError> {
+    prepare_with(path, opts, dt, steps, &Limits::default())
+}
+
+/// [`prepare`] with the model loaded under `limits`.
+pub fn prepare_with(
+    path: &Path,
+    opts: &PassOptions,
+    dt: f32,
+    steps: usize,
+    limits: &Limits,
+) -> Result<Prepared, CliError> {
     // Parse what the user wrote before loading, so a bad `--passes` fails fast.
     passes::parse_pipeline(&opts.spec()).map_err(|e| pass_error(path, opts.calib.as_deref(), e))?;
-    let mut model = load::load(path)?;
+    let mut model = load::load_with(path, limits)?;
     let spec = opts.spec_for(&model.graph);
     let pipeline =
         passes::parse_pipeline(&spec).map_err(|e| pass_error(path, opts.calib.as_deref(), e))?;

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::pipeline::{prepare, PassOptions};
+use super::pipeline::{prepare_with, PassOptions};
 use crate::error::CliError;
 use crate::report::{self, activity};
 
@@ -13,6 +13,8 @@ pub struct ReportOptions {
     /// Time steps for measuring spike rates (and for the passes).
     pub steps: Option<usize>,
     pub json: bool,
+    /// What the model file may make snnc allocate.
+    pub limits: crate::frontend::limits::Limits,
 }
 
 /// Build the report of `model` after the pipeline of `opts` and write it to `out` as a table
@@ -24,7 +26,7 @@ pub fn run(
     ro: &ReportOptions,
     out: &mut dyn std::io::Write,
 ) -> Result<(), CliError> {
-    let p = prepare(model, opts, ro.dt, ro.steps.unwrap_or(1))?;
+    let p = prepare_with(model, opts, ro.dt, ro.steps.unwrap_or(1), &ro.limits)?;
     let (g, info) = (&p.model.graph, &p.model.info);
     let sim_err = |e| CliError::Sim {
         path: model.to_path_buf(),

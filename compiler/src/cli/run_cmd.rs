@@ -78,6 +78,7 @@ const CHUNK: usize = 32;
 
 /// Run the artifact of `args` and write its outputs (and report and raster when asked).
 pub fn run(args: &RunArgs, out: &mut dyn std::io::Write) -> Result<(), CliError> {
+    check_args(args)?;
     if let Some(manifest) = super::arm::read_manifest(&args.artifact) {
         return super::arm::run(args, &manifest?, out);
     }
@@ -211,6 +212,47 @@ pub fn run(args: &RunArgs, out: &mut dyn std::io::Write) -> Result<(), CliError>
     output::write_all_atomic(&files)?;
     out.write_all(summary.render(dir, n, steps).as_bytes())
         .map_err(|e| CliError::io(Path::new("<stdout>"), e))
+}
+
+/// What can be checked before the artifact is loaded: `--steps`, the artifact directory, and the
+/// outputs (their directories exist; none is the input, another output or inside the artifact).
+fn check_args(args: &RunArgs) -> Result<(), CliError> {
+    if args.steps == Some(0) {
+        return Err(CliError::Usage("--steps must be at least 1".into()));
+    }
+    let dir = &args.artifact;
+    let shown = dir.display();
+    if !dir.is_dir() {
+        let what = if dir.exists() {
+            "is not a directory"
+        } else {
+            "does not exist"
+        };
+        return Err(CliError::Usage(format!(
+            "{shown}: {what} (expected an artifact directory written by `snnc compile --target ...`)"
+        )));
+    }
+    if !dir.join("manifest.json").is_file() {
+        return Err(CliError::Usage(format!(
+            "{shown}: holds no manifest.json: not an artifact written by `snnc compile --target ...`"
+        )));
+    }
+    let inputs = [output::Input {
+        what: "the --input file",
+        path: &args.input,
+    }];
+    let mut outputs: Vec<(&str, &Path)> = vec![("-o", &args.output)];
+    if let Some(r) = &args.report {
+        outputs.push(("--report", r));
+    }
+    if let Some(t) = &args.trace {
+        outputs.push(("--trace", t));
+    }
+    for (flag, path) in &outputs {
+        output::check_file_output(flag, path, &inputs)?;
+        output::check_not_inside(flag, path, "the artifact", dir)?;
+    }
+    output::check_distinct(&outputs)
 }
 
 /// The figures of all chunks' reports that `snnc run` prints.

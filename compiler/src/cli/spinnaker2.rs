@@ -63,16 +63,60 @@ pub fn machine(opts: &MachineOptions) -> Result<(Machine, String), CliError> {
     match &opts.machine {
         // The file name, not the path: the manifest must not depend on where the file sits
         // (the machine itself is recorded in full).
-        Some(path) => Machine::load(path)
-            .map(|m| {
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                (m, name)
-            })
-            .map_err(|e| CliError::Usage(e.to_string())),
+        Some(path) => {
+            check_machine_file(path)?;
+            Machine::load(path)
+                .map(|m| {
+                    let name = path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    (m, name)
+                })
+                .map_err(|e| CliError::Usage(e.to_string()))
+        }
         None => Ok((Machine::spinnaker2_default(), "spinnaker2_default".into())),
+    }
+}
+
+/// Largest machine description read (real ones are a few hundred bytes).
+const MAX_MACHINE_BYTES: u64 = 1 << 20;
+
+/// What `Machine::load` does not check: the file is a regular file of sane size holding a JSON
+/// object (serde reads a JSON array as a struct's fields in order, so `[]` would silently be
+/// the default machine).
+fn check_machine_file(path: &Path) -> Result<(), CliError> {
+    let bad =
+        |reason: String| CliError::Usage(format!("machine file {}: {reason}", path.display()));
+    let meta = std::fs::metadata(path).map_err(|e| CliError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(bad("not a regular file".into()));
+    }
+    if meta.len() > MAX_MACHINE_BYTES {
+        return Err(bad(format!(
+            "{} bytes; a machine description is a small JSON object",
+            meta.len()
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::io(path, e))?;
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::Object(_)) => Ok(()),
+        Ok(other) => Err(bad(format!(
+            "expected a JSON object with `chip` (and optionally `board`), found {}",
+            json_kind(&other)
+        ))),
+        Err(e) => Err(bad(e.to_string())),
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
     }
 }
 
@@ -94,8 +138,9 @@ pub fn compile(
             "a spinnaker2 artifact is a directory: give -o DIR, not -".into(),
         ));
     }
+    c.check_artifact_outputs(model, dest, opts.machine.as_deref())?;
     let (machine, machine_name) = machine(opts)?;
-    let p = pipeline::prepare(model, &c.passes, c.dt, c.steps)?;
+    let p = pipeline::prepare_with(model, &c.passes, c.dt, c.steps, &c.limits)?;
     p.warn_unused_calib(&c.passes);
     eprint!("{}", pipeline::render_reports(&p.reports));
     let target_err = |source| CliError::Target {
@@ -125,6 +170,16 @@ pub fn compile(
     };
     let (artifact, mapping) = map_network(&net, &copts).map_err(target_err)?;
     eprint!("{}", mapping.render());
+    // The report is staged first: if it cannot be written, the previous artifact stays.
+    let report = match &c.report {
+        Some(path) => {
+            let mapping =
+                serde_json::to_value(&mapping).map_err(|e| CliError::Usage(e.to_string()))?;
+            let json = compile_report_json(model, c, &p, Some(mapping))?;
+            Some(output::stage(&[(path.clone(), json)])?)
+        }
+        None => None,
+    };
     let kernel = snnc_targets::spinnaker2::kernel::artifact_files();
     artifact
         .write(dest, &kernel)
@@ -132,9 +187,8 @@ pub fn compile(
             path: dest.to_path_buf(),
             source,
         })?;
-    if let Some(path) = &c.report {
-        let mapping = serde_json::to_value(&mapping).map_err(|e| CliError::Usage(e.to_string()))?;
-        output::write_atomic(path, &compile_report_json(model, c, &p, Some(mapping))?)?;
+    match report {
+        Some(r) => r.commit(),
+        None => Ok(()),
     }
-    Ok(())
 }

@@ -3,6 +3,7 @@
 //! The format is decided by the file's content, not its name: HDF5's signature means NIR, text
 //! that starts with `graph` is snnc's own IR text, anything else is tried as ONNX protobuf.
 
+pub mod limits;
 pub mod nir;
 pub mod onnx;
 pub mod qdq_bias;

@@ -1,8 +1,8 @@
 //! The HDF5 layer: the whole object tree of a NIR file, read once into plain Rust values.
 //!
 //! Everything NIR-specific works on [`RawGroup`], so the HDF5 crate is touched in this file only.
-//! A file is read eagerly (NIR files are small) under fixed limits on depth, object count and
-//! bytes per read, because every byte of it is untrusted. The reader crate is hardened against
+//! A file is read eagerly (NIR files are small) under limits on depth, object count and value
+//! bytes (the file's [`Budget`], see `frontend::limits`), because every byte of it is untrusted. The reader crate is hardened against
 //! malformed input, but as a last line of defence the read runs under `catch_unwind`: a panic
 //! inside it becomes an ordinary error instead of aborting the compiler.
 
@@ -12,17 +12,18 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use hdf5_reader::group::Group;
 use hdf5_reader::{Dataset, Datatype, Hdf5File, OpenOptions};
 
+use crate::frontend::limits::{human, Budget, Limits};
+
 /// Deepest group nesting read (NIR nests one group per graph level plus two).
 const MAX_DEPTH: usize = 64;
 /// Most groups and datasets read from one file.
 const MAX_OBJECTS: usize = 100_000;
-/// Most bytes of values read from one file, counted as snnc holds them (8 bytes per number,
-/// [`STRING_COST`] per string) and charged from each dataset's declared shape *before* it is
-/// read: a small file can declare huge datasets (fill values, compressed chunks), and reading
-/// one would allocate its raw form and its widened copy.
-const MAX_VALUE_BYTES: usize = 256 << 20;
+// Values read from one file are charged to its budget as snnc holds them (8 bytes per number,
+// [`STRING_COST`] per string), from each dataset's declared shape *before* it is read: a small
+// file can declare huge datasets (fill values, compressed chunks), and reading one would
+// allocate its raw form and its widened copy.
 /// What one string element is charged (the `String` and a short text).
-const STRING_COST: usize = 64;
+const STRING_COST: u64 = 64;
 
 /// The value of one dataset, converted to the widest type of its kind. A dataset that cannot be
 /// read or has a type NIR never uses is kept as [`RawValue::Unreadable`], so that it is an error
@@ -52,39 +53,37 @@ pub struct RawGroup {
 /// Read the object tree of an HDF5 file held in memory. Groups named `metadata` (NIR's free-form
 /// annotations) are skipped, except as nodes of a graph (children of `nodes`). Fails with a one-line reason when the bytes are not a readable HDF5
 /// file.
-pub fn read_tree(bytes: Vec<u8>) -> Result<RawGroup, String> {
-    match catch_unwind(AssertUnwindSafe(move || read_tree_inner(bytes))) {
+pub fn read_tree(bytes: Vec<u8>, limits: &Limits) -> Result<RawGroup, String> {
+    let budget = limits.budget_for(bytes.len() as u64);
+    match catch_unwind(AssertUnwindSafe(move || read_tree_inner(bytes, budget))) {
         Ok(r) => r,
         Err(_) => Err("the HDF5 reader failed on malformed data".into()),
     }
 }
 
-fn read_tree_inner(bytes: Vec<u8>) -> Result<RawGroup, String> {
-    let options = OpenOptions::default().with_max_read_bytes(MAX_VALUE_BYTES);
+fn read_tree_inner(bytes: Vec<u8>, values: Budget) -> Result<RawGroup, String> {
+    // One read never needs more than the whole budget.
+    let per_read = usize::try_from(values.total()).unwrap_or(usize::MAX);
+    let options = OpenOptions::default().with_max_read_bytes(per_read);
     let file = Hdf5File::from_vec_with_options(bytes, options)
         .map_err(|e| format!("not a readable HDF5 file: {e}"))?;
     let root = file
         .root_group()
         .map_err(|e| format!("cannot open the root group: {e}"))?;
-    let mut budget = Budget {
+    let mut budget = Limit {
         objects: MAX_OBJECTS,
-        bytes: MAX_VALUE_BYTES,
+        values,
     };
     read_group(&root, "/", 0, &mut budget)
 }
 
 /// What is left of the file's limits on objects and on value bytes.
-struct Budget {
+struct Limit {
     objects: usize,
-    bytes: usize,
+    values: Budget,
 }
 
-fn read_group(
-    g: &Group,
-    path: &str,
-    depth: usize,
-    budget: &mut Budget,
-) -> Result<RawGroup, String> {
+fn read_group(g: &Group, path: &str, depth: usize, budget: &mut Limit) -> Result<RawGroup, String> {
     if depth > MAX_DEPTH {
         return Err(format!(
             "groups nest deeper than {MAX_DEPTH} levels at `{path}`"
@@ -121,7 +120,7 @@ fn read_group(
     Ok(out)
 }
 
-fn spend(budget: &mut Budget) -> Result<(), String> {
+fn spend(budget: &mut Limit) -> Result<(), String> {
     budget.objects = budget
         .objects
         .checked_sub(1)
@@ -130,26 +129,24 @@ fn spend(budget: &mut Budget) -> Result<(), String> {
 }
 
 /// Takes the bytes dataset `name` will occupy once read out of the budget, or fails naming it.
-fn charge(ds: &Dataset, path: &str, name: &str, budget: &mut Budget) -> Result<(), String> {
-    let per = match ds.dtype() {
+fn charge(ds: &Dataset, path: &str, name: &str, budget: &mut Limit) -> Result<(), String> {
+    let per: u64 = match ds.dtype() {
         Datatype::String { .. } | Datatype::VarLen { .. } => STRING_COST,
         _ => 8,
     };
-    let need = ds.shape().iter().try_fold(per, |acc, &d| {
-        usize::try_from(d).ok().and_then(|d| acc.checked_mul(d))
-    });
-    match need {
-        Some(n) if n <= budget.bytes => {
-            budget.bytes -= n;
-            Ok(())
-        }
-        _ => Err(format!(
-            "dataset `{}/{name}` of shape {:?} would take the values read from this file beyond {} MiB",
+    let need = ds
+        .shape()
+        .iter()
+        .try_fold(per, |acc, &d| acc.checked_mul(d))
+        .unwrap_or(u64::MAX);
+    budget.values.charge(need).map_err(|e| {
+        format!(
+            "dataset `{}/{name}` of shape {:?} ({} as snnc holds it) {e}",
             path.trim_end_matches('/'),
             ds.shape(),
-            MAX_VALUE_BYTES >> 20
-        )),
-    }
+            human(need)
+        )
+    })
 }
 
 fn read_value(ds: &Dataset) -> RawValue {
@@ -238,7 +235,7 @@ mod tests {
 
     #[test]
     fn reads_the_real_tree() {
-        let root = read_tree(real_file()).unwrap();
+        let root = read_tree(real_file(), &Limits::default()).unwrap();
         assert_eq!(
             root.datasets.get("version"),
             Some(&RawValue::Str {
@@ -273,8 +270,9 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error() {
-        assert!(read_tree(b"not hdf5 at all".to_vec()).is_err());
-        assert!(read_tree(Vec::new()).is_err());
+        let l = Limits::default();
+        assert!(read_tree(b"not hdf5 at all".to_vec(), &l).is_err());
+        assert!(read_tree(Vec::new(), &l).is_err());
     }
 
     /// Found by `cargo fuzz run nir_import` (docs/fuzzing.md): a 92 KB file whose integer dataset
@@ -287,8 +285,24 @@ mod tests {
             "/../fuzz/seeds/nir_import/oom_huge_int_dataset.nir"
         );
         let bytes = std::fs::read(path).unwrap();
-        let err = read_tree(bytes).unwrap_err();
-        assert!(err.contains("beyond 256 MiB"), "{err}");
+        let err = read_tree(bytes.clone(), &Limits::default()).unwrap_err();
+        assert!(err.contains("over the 256.0 MiB budget"), "{err}");
         assert!(err.starts_with("dataset `/"), "{err}");
+        // The budget scales with the file: a 92 KB file gets the floor. A budget given by
+        // --max-model-bytes replaces it either way.
+        let err = read_tree(bytes, &Limits::fixed(1 << 20)).unwrap_err();
+        assert!(
+            err.contains("over the 1.0 MiB budget set by --max-model-bytes"),
+            "{err}"
+        );
+    }
+
+    /// The value budget is spent across datasets: the real model's values (about 70 KB as
+    /// snnc holds them) fit 1 MiB, not 16 KiB.
+    #[test]
+    fn the_value_budget_is_charged_for_every_dataset() {
+        assert!(read_tree(real_file(), &Limits::fixed(1 << 20)).is_ok());
+        let err = read_tree(real_file(), &Limits::fixed(16 << 10)).unwrap_err();
+        assert!(err.contains("16.0 KiB budget"), "{err}");
     }
 }

@@ -33,15 +33,18 @@ use std::path::Path;
 use snnc_ir::op::ResetMode;
 use snnc_ir::{Graph, IrError};
 
+use crate::frontend::limits::Limits;
 use crate::ImportError;
 
-/// Choices NIR files do not record.
+/// Choices NIR files do not record, and the limits the file is read under.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct ImportOptions {
     /// What LIF, CubaLIF and IF neurons do after a spike. NIR defines `v ← v_reset`
     /// ([`ResetMode::ToValue`], the default); some exporters' source models subtract the
     /// threshold instead, which NIR cannot express.
     pub reset: ResetMode,
+    /// The memory budget of the values read from the file.
+    pub limits: Limits,
 }
 
 /// Import the NIR file at `path` with default options.
@@ -73,7 +76,7 @@ pub fn import_bytes(
 }
 
 fn run(bytes: Vec<u8>, name: &str, opts: &ImportOptions) -> Result<Graph, Fail> {
-    let tree = hdf5::read_tree(bytes).map_err(Fail::Format)?;
+    let tree = hdf5::read_tree(bytes, &opts.limits).map_err(Fail::Format)?;
     let doc = model::read_document(&tree)?;
     let unknown = model::unsupported(&doc, "");
     if !unknown.is_empty() {

@@ -349,6 +349,7 @@ mod tests {
         );
         let opts = ImportOptions {
             reset: ResetMode::Subtract,
+            ..ImportOptions::default()
         };
         let Prim::Op(op) = parse(&n, "l", &opts).unwrap() else {
             panic!("not an op")

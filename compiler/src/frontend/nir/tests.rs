@@ -105,6 +105,7 @@ fn imports_the_snntorch_mlp() {
 fn the_reset_mode_is_an_option() {
     let opts = ImportOptions {
         reset: ResetMode::Subtract,
+        ..ImportOptions::default()
     };
     let g = import_with(&real_path(), &opts).unwrap();
     let Op::Lif(l) = &g.node(find(&g, "1")).op else {

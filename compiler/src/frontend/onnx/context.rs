@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use snnc_ir::{Graph, IrError, NodeId, Op, Tensor, TensorType};
 
 use super::proto::{NodeProto, TensorProto};
-use super::tensor;
+use super::tensor::{self, Store};
+use crate::frontend::limits::{human, Budget};
 use crate::ImportError;
 
 /// A constant not yet added to the graph.
@@ -98,25 +99,31 @@ impl Node {
 pub(crate) struct Ctx {
     /// The model file, for error messages.
     pub path: PathBuf,
-    /// The directory external data locations are relative to.
-    pub base_dir: PathBuf,
+    /// External data, what of it was read, and the memory budget of the import.
+    store: Store,
     pub graph: Graph,
     values: BTreeMap<String, Value>,
     names: BTreeSet<String>,
+    /// The next suffix to try for each base name [`Ctx::unique`] was asked for, so that many
+    /// nodes of one name take linear time, not quadratic.
+    next_suffix: BTreeMap<String, usize>,
 }
 
 impl Ctx {
-    pub fn new(path: &Path, graph_name: String) -> Self {
+    /// The import state of the model at `path`, whose tensors may take what is left of
+    /// `budget`.
+    pub fn new(path: &Path, graph_name: String, budget: Budget) -> Self {
         let base_dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
         Ctx {
             path: path.to_path_buf(),
-            base_dir,
+            store: Store::new(base_dir, budget),
             graph: Graph::new(graph_name),
             values: BTreeMap::new(),
             names: BTreeSet::new(),
+            next_suffix: BTreeMap::new(),
         }
     }
 
@@ -124,13 +131,18 @@ impl Ctx {
     pub fn unique(&mut self, base: &str) -> String {
         let base = if base.is_empty() { "node" } else { base };
         let mut name = base.to_string();
-        let mut k = 1usize;
+        let k = self.next_suffix.entry(base.to_string()).or_insert(1);
         while self.names.contains(&name) {
             name = format!("{base}_{k}");
-            k += 1;
+            *k += 1;
         }
         self.names.insert(name.clone());
         name
+    }
+
+    /// What `value` finally stands for (aliases followed), to alias it directly.
+    pub fn canonical(&self, value: &str) -> Option<String> {
+        self.resolve(value)
     }
 
     /// Bind an ONNX value name; ONNX graphs are in SSA form, so a second definition is an error.
@@ -148,11 +160,6 @@ impl Ctx {
             self.resolve(value).and_then(|k| self.values.get(&k)),
             Some(Value::Poisoned)
         )
-    }
-
-    /// True when `value` names an initializer, graph input or earlier node output.
-    pub fn is_defined(&self, value: &str) -> bool {
-        self.resolve(value).is_some()
     }
 
     /// The key a value name finally stands for, following aliases.
@@ -191,7 +198,7 @@ impl Ctx {
         };
         let t = match data {
             Pending::Tensor(t) => t,
-            Pending::Proto(p) => self.convert(&p, &name, Some(user))?,
+            Pending::Proto(p) => convert(&mut self.store, &self.path, &p, &name, Some(user))?,
         };
         let ir_name = self.unique(&name);
         let id = self.graph.add_const(ir_name, t);
@@ -226,19 +233,25 @@ impl Ctx {
         let key = self.resolve(value).ok_or_else(|| undefined(user, value))?;
         let converted = match self.values.get(&key) {
             Some(Value::Node(id)) => {
-                return Ok(match self.graph.get(*id).map(|n| &n.op) {
-                    Some(Op::Const(t)) => Some(t.clone()),
-                    _ => None,
-                })
+                let t = match self.graph.get(*id).map(|n| &n.op) {
+                    Some(Op::Const(t)) => t,
+                    _ => return Ok(None),
+                };
+                // Ops may keep what they read (per-channel scales): each copy is charged.
+                charge_copy(&mut self.store, user, value, t)?;
+                return Ok(Some(t.clone()));
             }
             Some(Value::Const {
                 name,
                 data: Pending::Proto(p),
-            }) => self.convert(p, name, Some(user))?,
+            }) => convert(&mut self.store, &self.path, p, name, Some(user))?,
             Some(Value::Const {
                 data: Pending::Tensor(t),
                 ..
-            }) => return Ok(Some(t.clone())),
+            }) => {
+                charge_copy(&mut self.store, user, value, t)?;
+                return Ok(Some(t.clone()));
+            }
             Some(Value::Poisoned) | Some(Value::Alias(_)) | None => {
                 return Err(undefined(user, value))
             }
@@ -299,7 +312,7 @@ impl Ctx {
             Some(Value::Const { name, data }) => {
                 let t = match data {
                     Pending::Tensor(t) => t,
-                    Pending::Proto(p) => self.convert(&p, &name, None)?,
+                    Pending::Proto(p) => convert(&mut self.store, &self.path, &p, &name, None)?,
                 };
                 let ir_name = self.unique(&name);
                 self.graph.add_const(ir_name, t)
@@ -318,41 +331,57 @@ impl Ctx {
             .map_err(|e| ImportError::ir(&self.path, e))?;
         Ok(())
     }
+}
 
-    /// Convert a constant and reject NaN/inf, blaming `user` when there is one.
-    fn convert(
-        &self,
-        p: &TensorProto,
-        name: &str,
-        user: Option<&Node>,
-    ) -> Result<Tensor, ImportError> {
-        let blame = |reason: String| match user {
-            Some(n) => n.err(reason),
-            None => ImportError::Format {
-                path: self.path.clone(),
-                reason,
-            },
+/// Convert a constant of the model at `path` and reject NaN/inf, blaming `user` when there is
+/// one.
+fn convert(
+    store: &mut Store,
+    path: &Path,
+    p: &TensorProto,
+    name: &str,
+    user: Option<&Node>,
+) -> Result<Tensor, ImportError> {
+    let blame = |reason: String| match user {
+        Some(n) => n.err(reason),
+        None => ImportError::Format {
+            path: path.to_path_buf(),
+            reason,
+        },
+    };
+    let t = tensor::to_tensor(p, name, store).map_err(blame)?;
+    if let Some(i) = t.first_non_finite() {
+        let v = t
+            .as_f32()
+            .and_then(|d| d.get(i))
+            .copied()
+            .unwrap_or(f32::NAN);
+        let what = if v.is_nan() {
+            "NaN"
+        } else if v > 0.0 {
+            "inf"
+        } else {
+            "-inf"
         };
-        let t = tensor::to_tensor(p, name, &self.base_dir).map_err(blame)?;
-        if let Some(i) = t.first_non_finite() {
-            let v = t
-                .as_f32()
-                .and_then(|d| d.get(i))
-                .copied()
-                .unwrap_or(f32::NAN);
-            let what = if v.is_nan() {
-                "NaN"
-            } else if v > 0.0 {
-                "inf"
-            } else {
-                "-inf"
-            };
-            return Err(blame(format!(
-                "weight `{name}` contains {what} at index {i}"
-            )));
-        }
-        Ok(t)
+        return Err(blame(format!(
+            "weight `{name}` contains {what} at index {i}"
+        )));
     }
+    Ok(t)
+}
+
+/// Charge the copy of constant `value` that `user` reads.
+fn charge_copy(store: &mut Store, user: &Node, value: &str, t: &Tensor) -> Result<(), ImportError> {
+    let per = if t.dtype() == snnc_ir::DType::F32 {
+        4
+    } else {
+        8
+    };
+    let bytes = (t.shape().iter().product::<usize>() as u64).saturating_mul(per);
+    store
+        .budget
+        .charge(bytes)
+        .map_err(|e| user.err(format!("reading constant `{value}` ({}) {e}", human(bytes))))
 }
 
 fn undefined(user: &Node, value: &str) -> ImportError {

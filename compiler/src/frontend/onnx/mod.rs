@@ -2,6 +2,8 @@
 //! an IR [`Graph`] out.
 //!
 //! The import runs in stages:
+//! 0. scan the protobuf's wire format (`wire.rs`): nesting depth, node count and the memory the
+//!    decoded model would take are checked against the file's [`Limits`] before decoding;
 //! 1. decode the protobuf straight from one buffer holding the file (`raw_data` fields are
 //!    slices of it, not copies) and check the default-domain opset;
 //! 2. list every op without a converter; if there is any, report them all in one
@@ -26,6 +28,7 @@ mod tensor;
 mod test_models;
 #[cfg(test)]
 mod tests;
+pub(crate) mod wire;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -39,28 +42,43 @@ use ops::{is_default_domain, lookup, Out};
 use proto::type_proto;
 use proto::{GraphProto, ModelProto, NodeProto, ValueInfoProto};
 
+use crate::frontend::limits::{Budget, Limits};
 use crate::ImportError;
 
 /// The default-domain opsets snnc reads.
 pub const OPSETS: std::ops::RangeInclusive<i64> = 13..=21;
 
-/// Import the ONNX model at `path`. External data files are looked up next to it.
+/// Import the ONNX model at `path` under the default [`Limits`]. External data files are looked
+/// up next to it.
 pub fn import(path: &Path) -> Result<Graph, ImportError> {
+    import_with(path, &Limits::default())
+}
+
+/// Import the ONNX model at `path` under `limits`.
+pub fn import_with(path: &Path, limits: &Limits) -> Result<Graph, ImportError> {
     let bytes = std::fs::read(path).map_err(|e| ImportError::Io {
         path: path.to_path_buf(),
         source: e,
     })?;
-    import_bytes(Bytes::from(bytes), path)
+    import_bytes_with(Bytes::from(bytes), path, limits)
 }
 
-/// Import a model already in memory. `path` is used in messages and as the base for external
-/// data locations (its parent directory). The buffer is shared, not copied, by the decoded
-/// tensors, and released once the last of them has been converted.
+/// Import a model already in memory under the default [`Limits`]. `path` is used in messages
+/// and as the base for external data locations (its parent directory). The buffer is shared,
+/// not copied, by the decoded tensors, and released once the last of them has been converted.
 pub fn import_bytes(bytes: Bytes, path: &Path) -> Result<Graph, ImportError> {
+    import_bytes_with(bytes, path, &Limits::default())
+}
+
+/// [`import_bytes`] under `limits`: the decoded protobuf, every tensor and the external data
+/// read are charged to one budget for the file before they are allocated.
+pub fn import_bytes_with(bytes: Bytes, path: &Path, limits: &Limits) -> Result<Graph, ImportError> {
     let format = |reason: String| ImportError::Format {
         path: path.to_path_buf(),
         reason,
     };
+    let mut budget = limits.budget_for(bytes.len() as u64);
+    wire::check(&bytes, &mut budget).map_err(&format)?;
     let model =
         ModelProto::decode(bytes).map_err(|e| format(format!("not a valid ONNX model: {e}")))?;
     let ModelProto {
@@ -70,7 +88,7 @@ pub fn import_bytes(bytes: Bytes, path: &Path) -> Result<Graph, ImportError> {
     } = model;
     let graph = graph.ok_or_else(|| format("not a valid ONNX model: it has no graph".into()))?;
     check_opsets(&opset_import, &graph).map_err(format)?;
-    let mut g = convert_graph(graph, path)?;
+    let mut g = convert_graph(graph, path, budget)?;
     // QDQ semantics: the bias of an integer Conv/Gemm lives in the int32 accumulator.
     crate::frontend::qdq_bias::quantize_qdq_biases(&mut g).map_err(|e| ImportError::ir(path, e))?;
     Ok(g)
@@ -118,7 +136,7 @@ fn op_label(n: &NodeProto) -> String {
     }
 }
 
-fn convert_graph(mut g: GraphProto, path: &Path) -> Result<Graph, ImportError> {
+fn convert_graph(mut g: GraphProto, path: &Path, budget: Budget) -> Result<Graph, ImportError> {
     let format = |reason: String| ImportError::Format {
         path: path.to_path_buf(),
         reason,
@@ -147,7 +165,7 @@ fn convert_graph(mut g: GraphProto, path: &Path) -> Result<Graph, ImportError> {
             .unwrap_or_else(|| "model".into()),
         n => n.to_string(),
     };
-    let mut cx = Ctx::new(path, name);
+    let mut cx = Ctx::new(path, name, budget);
 
     let mut constants = BTreeSet::new();
     for t in std::mem::take(&mut g.initializer) {
@@ -232,12 +250,14 @@ fn define_outputs(
         None => Value::Poisoned,
         Some(Out::Node(id)) => Value::Node(id),
         Some(Out::Alias(src)) => {
-            if !cx.is_defined(&src) {
+            // Aliases point at what their source finally stands for, so chains of Identity
+            // nodes resolve in one step.
+            let Some(target) = cx.canonical(&src) else {
                 return Err(n.err(format!(
                     "input `{src}` is not produced by any earlier node, initializer or graph input"
                 )));
-            }
-            Value::Alias(src)
+            };
+            Value::Alias(target)
         }
         Some(Out::Const(p)) => Value::Const {
             name: n.name.clone(),
@@ -280,16 +300,24 @@ fn input_type(vi: &ValueInfoProto) -> Result<TensorType, String> {
         .shape
         .as_ref()
         .ok_or("has no shape (snnc needs at least its rank)")?;
+    // 0 and -1 are what exporters write for a dimension they do not know; other negative
+    // values are corrupt.
     let dims: Vec<usize> = shape
         .dim
         .iter()
-        .map(|d| match d.value {
+        .enumerate()
+        .map(|(i, d)| match d.value {
             Some(proto::tensor_shape_proto::dimension::Value::DimValue(v)) if v > 0 => {
-                usize::try_from(v).unwrap_or(usize::MAX)
+                Ok(usize::try_from(v).unwrap_or(usize::MAX))
             }
-            _ => 1,
+            Some(proto::tensor_shape_proto::dimension::Value::DimValue(v)) if v < -1 => {
+                Err(format!(
+                    "dimension {i} is {v}; a dimension is a size (or -1 / a name when unknown)"
+                ))
+            }
+            _ => Ok(1),
         })
-        .collect();
+        .collect::<Result<_, String>>()?;
     if dims
         .iter()
         .try_fold(1usize, |a, d| a.checked_mul(*d))

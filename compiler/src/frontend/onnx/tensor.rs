@@ -2,10 +2,14 @@
 //! encodings, and external data files.
 //!
 //! Every size is checked before memory is allocated for it: dims must be non-negative and
-//! multiply without overflow, and the stored data must have exactly the declared length. Each
-//! tensor is converted once, straight from the file buffer (raw data is a slice of it) or from
-//! its external file (only the tensor's own byte range is read).
+//! multiply without overflow, the tensor as snnc holds it must fit the file's [`Budget`], and the
+//! stored data must have exactly the declared length. Each tensor is converted once, straight
+//! from the file buffer (raw data is a slice of it) or from its external file (only the tensor's
+//! own byte range is read). External files must resolve (symbolic links followed) to regular
+//! files inside the model's folder, and the tensors read from one file may not together read
+//! more than it holds (overlapping ranges would let a small file stand for any amount of data).
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Component, Path, PathBuf};
@@ -14,6 +18,34 @@ use snnc_ir::{DType, Tensor};
 
 use super::proto::tensor_proto::{DataLocation, DataType};
 use super::proto::TensorProto;
+use crate::frontend::limits::{human, Budget};
+
+/// What converting the tensors of one model shares: where its external data lives, how much of
+/// each external file has been read, and the memory budget.
+pub(crate) struct Store {
+    /// The directory external data locations are relative to.
+    pub base_dir: PathBuf,
+    pub budget: Budget,
+    /// Bytes read so far from each external file (by canonical path).
+    read: BTreeMap<PathBuf, u64>,
+}
+
+impl Store {
+    pub fn new(base_dir: PathBuf, budget: Budget) -> Self {
+        Store {
+            base_dir,
+            budget,
+            read: BTreeMap::new(),
+        }
+    }
+
+    /// Charge `bytes` of memory for `what`.
+    pub fn charge(&mut self, bytes: u64, what: impl FnOnce() -> String) -> Result<(), String> {
+        self.budget
+            .charge(bytes)
+            .map_err(|e| format!("{} ({}) {e}", what(), human(bytes)))
+    }
+}
 
 /// How an ONNX element type is stored in the IR.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -80,18 +112,30 @@ pub(crate) fn shape_of(dims: &[i64]) -> Result<(Vec<usize>, usize), String> {
     Ok((shape, n))
 }
 
-/// Convert tensor `name`. External locations are resolved against `base_dir`. Errors name the
-/// tensor.
-pub(crate) fn to_tensor(p: &TensorProto, name: &str, base_dir: &Path) -> Result<Tensor, String> {
+/// Bytes one element of `elem` takes in an IR tensor (floats as f32, integers as i64).
+fn held_size(elem: Elem) -> u64 {
+    match elem {
+        Elem::F32 | Elem::F64 => 4,
+        Elem::Int(_) => 8,
+    }
+}
+
+/// Convert tensor `name`. External locations are resolved against `store.base_dir`; the
+/// tensor's memory is charged to `store.budget` before it is allocated. Errors name the tensor.
+pub(crate) fn to_tensor(p: &TensorProto, name: &str, store: &mut Store) -> Result<Tensor, String> {
     let fail = |reason: String| format!("tensor `{name}`: {reason}");
     let elem = elem_type(p.data_type).map_err(fail)?;
     let (shape, n) = shape_of(&p.dims).map_err(fail)?;
     let bytes = n
         .checked_mul(elem.size())
         .ok_or_else(|| fail(format!("{n} elements overflow the byte size")))?;
+    // What the IR tensor takes, charged once the stored data is known to match the shape (a
+    // mismatch is the better message), before anything is allocated.
+    let held = (n as u64).saturating_mul(held_size(elem));
+    let what = || format!("shape {shape:?} as {}", elem.dtype());
     let external = p.data_location == DataLocation::External as i32;
     let t = if external {
-        let raw = read_external(p, bytes, base_dir).map_err(fail)?;
+        let raw = read_external(p, bytes, store, held, &what).map_err(fail)?;
         from_raw(elem, shape, &raw)
     } else if !p.raw_data.is_empty() || (n == 0 && !has_typed(p)) {
         let raw = &p.raw_data;
@@ -102,11 +146,30 @@ pub(crate) fn to_tensor(p: &TensorProto, name: &str, base_dir: &Path) -> Result<
                 elem.dtype()
             )));
         }
+        store.charge(held, what).map_err(fail)?;
         from_raw(elem, shape, raw)
     } else {
+        let (field, len) = typed_field(p, elem);
+        if len != n {
+            return Err(fail(format!(
+                "{field} holds {len} values, the shape {shape:?} needs {n}"
+            )));
+        }
+        store.charge(held, what).map_err(fail)?;
         from_typed(p, elem, shape, n)
     };
     t.map_err(fail)
+}
+
+/// The typed field that holds `elem`'s values and its length.
+fn typed_field(p: &TensorProto, elem: Elem) -> (&'static str, usize) {
+    match elem {
+        Elem::F32 => ("float_data", p.float_data.len()),
+        Elem::F64 => ("double_data", p.double_data.len()),
+        Elem::Int(DType::I64) => ("int64_data", p.int64_data.len()),
+        Elem::Int(DType::U32) => ("uint64_data", p.uint64_data.len()),
+        Elem::Int(_) => ("int32_data", p.int32_data.len()),
+    }
 }
 
 /// True when any typed data field holds values (proto3 cannot tell an empty `raw_data` from an
@@ -283,13 +346,47 @@ pub(crate) fn external_path(location: &str, base_dir: &Path) -> Result<PathBuf, 
     Ok(base_dir.join(rel))
 }
 
-/// Read exactly the `bytes` bytes of an external tensor.
-fn read_external(p: &TensorProto, bytes: usize, base_dir: &Path) -> Result<Vec<u8>, String> {
+/// The canonical path of the external file at `file`, which must be a regular file inside the
+/// canonical `base_dir` (a symbolic link may not lead out of it).
+fn resolve_inside(file: &Path, location: &str, base_dir: &Path) -> Result<PathBuf, String> {
+    let shown = file.display();
+    let base = base_dir
+        .canonicalize()
+        .map_err(|e| format!("the model's folder `{}`: {e}", base_dir.display()))?;
+    let real = file
+        .canonicalize()
+        .map_err(|e| format!("external data file `{shown}`: {e}"))?;
+    if !real.starts_with(&base) {
+        return Err(format!(
+            "external data location `{location}` resolves to `{}`, outside the model's folder",
+            real.display()
+        ));
+    }
+    let meta =
+        std::fs::metadata(&real).map_err(|e| format!("external data file `{shown}`: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "external data file `{shown}` is not a regular file"
+        ));
+    }
+    Ok(real)
+}
+
+/// Read exactly the `bytes` bytes of an external tensor, charging them and the `held` bytes of
+/// the tensor they become (`what`) once the file is known to hold them.
+fn read_external(
+    p: &TensorProto,
+    bytes: usize,
+    store: &mut Store,
+    held: u64,
+    what: &dyn Fn() -> String,
+) -> Result<Vec<u8>, String> {
     let ext = external_entries(p)?;
-    let file = external_path(&ext.location, base_dir)?;
+    let file = external_path(&ext.location, &store.base_dir)?;
+    let real = resolve_inside(&file, &ext.location, &store.base_dir)?;
     let shown = file.display();
     let io = |e: std::io::Error| format!("external data file `{shown}`: {e}");
-    let mut f = File::open(&file).map_err(io)?;
+    let mut f = File::open(&real).map_err(io)?;
     let file_len = f.metadata().map_err(io)?.len();
     let want = bytes as u64;
     let length = ext.length.unwrap_or(file_len.saturating_sub(ext.offset));
@@ -306,8 +403,19 @@ fn read_external(p: &TensorProto, bytes: usize, base_dir: &Path) -> Result<Vec<u
             ext.offset.saturating_add(want)
         ));
     }
+    if !store.read.contains_key(&real) {
+        store.budget.add_file(file_len);
+    }
+    let used = store.read.entry(real).or_insert(0);
+    *used = used.saturating_add(want);
+    if *used > file_len {
+        return Err(format!(
+            "the tensors read so far take {used} bytes from `{shown}`, which holds {file_len}: external data ranges overlap"
+        ));
+    }
+    store.charge(held.saturating_add(want), what)?;
     f.seek(SeekFrom::Start(ext.offset)).map_err(io)?;
-    // The length is bounded by the real file size, so this allocation is too.
+    // The length is bounded by the real file size and the budget, so this allocation is too.
     let mut buf = vec![0u8; bytes];
     f.read_exact(&mut buf).map_err(io)?;
     Ok(buf)
@@ -316,6 +424,12 @@ fn read_external(p: &TensorProto, bytes: usize, base_dir: &Path) -> Result<Vec<u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::frontend::limits::Limits;
+
+    fn store(dir: &Path) -> Store {
+        Store::new(dir.to_path_buf(), Limits::default().budget_for(0))
+    }
 
     fn proto(dt: DataType, dims: &[i64]) -> TensorProto {
         TensorProto {
@@ -327,7 +441,7 @@ mod tests {
 
     #[test]
     fn raw_little_endian_of_each_type() {
-        let dir = Path::new(".");
+        let dir = &mut store(Path::new("."));
         let mut p = proto(DataType::Float, &[2]);
         p.raw_data = [1.5f32.to_le_bytes(), (-2.0f32).to_le_bytes()]
             .concat()
@@ -363,7 +477,7 @@ mod tests {
 
     #[test]
     fn typed_fields() {
-        let dir = Path::new(".");
+        let dir = &mut store(Path::new("."));
         let mut p = proto(DataType::Uint8, &[2]);
         p.int32_data = vec![0, 255];
         assert_eq!(
@@ -390,7 +504,7 @@ mod tests {
 
     #[test]
     fn sizes_are_checked_before_allocating() {
-        let dir = Path::new(".");
+        let dir = &mut store(Path::new("."));
         let p = proto(DataType::Float, &[1 << 40, 1 << 40]);
         let e = to_tensor(&p, "huge", dir).unwrap_err();
         assert!(e.contains("overflow"), "{e}");

@@ -2,6 +2,7 @@
 //! hand-built models for each rule and error.
 
 mod errors;
+mod limits;
 mod models;
 mod ops;
 
