@@ -32,6 +32,7 @@ use super::report::{Counters, Energy, EnergyFigures, Packets, PeCycles, PeSram, 
 use super::router::TableRouter;
 use crate::noc::{
     Bandwidth, Delivery, LinkParams, NocParams, Packet, PeId as NocPeId, Port, RouterId, Simulator,
+    TreePacket, TreeSet,
 };
 use snnc_targets::spinnaker2::artifact::{
     manifest::{FORMAT, FORMAT_VERSION},
@@ -89,6 +90,8 @@ pub struct Emulator {
     opts: EmuOptions,
     /// Per key: the PEs its multicast tree reaches and their rows.
     plan: Plan,
+    /// The distinct multicast trees of the keys, for the NoC model (roots in `plan`).
+    trees: TreeSet,
     /// `(router index · pes_per_router + local port)` → PE index, `u32::MAX` for none.
     grid: Vec<u32>,
     pes_per_router: usize,
@@ -317,6 +320,7 @@ impl Emulator {
             noc,
             opts,
             plan: Plan::default(),
+            trees: TreeSet::new(),
             grid,
             pes_per_router,
             input_len,
@@ -334,6 +338,12 @@ impl Emulator {
             &emu.manifest.machine,
             emu.opts.max_plan_bytes,
         )?;
+        if emu.opts.noc {
+            emu.trees = emu
+                .plan
+                .build_trees(&emu.pes, &emu.noc, &emu.router)
+                .map_err(|source| EmuError::Noc { tick: 0, source })?;
+        }
         Ok(emu)
     }
 
@@ -733,9 +743,25 @@ impl Emulator {
             tick: t as usize,
             source,
         };
-        let counted = sim
-            .run_counting(packets, &self.router, self.cycles_per_tick)
-            .map_err(noc_err)?;
+        let tree_packets: Option<Vec<TreePacket>> = sends
+            .iter()
+            .zip(packets)
+            .map(|(&(pi, sp), p)| {
+                let view = self.plan.key(pi as usize, sp.neuron as usize)?;
+                Some(TreePacket {
+                    root: view.tree,
+                    key: p.key,
+                    inject_cycle: p.inject_cycle,
+                })
+            })
+            .collect();
+        let counted = match tree_packets {
+            Some(tp) if tp.len() == packets.len() => {
+                sim.run_trees(&tp, &self.trees, self.cycles_per_tick)
+            }
+            _ => sim.run_counting(packets, &self.router, self.cycles_per_tick),
+        }
+        .map_err(noc_err)?;
         let stats = &counted.stats;
         let reached = &counted.per_packet;
         let pk = &mut c.packets;

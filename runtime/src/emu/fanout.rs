@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::error::EmuError;
 use super::program::PeProgram;
 use super::router::TableRouter;
-use crate::noc::{Port, Router, RouterId};
+use crate::noc::{NocError, NocParams, PeId, Port, Router, RouterId, TreeSet};
 use snnc_targets::spinnaker2::artifact::KernelKind;
 use snnc_targets::spinnaker2::cost;
 use snnc_targets::spinnaker2::machine::Machine;
@@ -58,6 +58,8 @@ struct KeyPlan {
     seg: u64,
     word: u64,
     stats: TreeStats,
+    /// Root of the key's tree in the NoC model's [`TreeSet`] (see [`Plan::build_trees`]).
+    tree: u32,
 }
 
 /// The delivery plan of every sending PE, neuron by neuron, in PE order.
@@ -76,6 +78,7 @@ pub(crate) struct KeyView<'a> {
     pub segments: &'a [Segment],
     pub words: &'a [u32],
     pub stats: TreeStats,
+    pub tree: u32,
 }
 
 /// Walks `key` from local port `local` of `source` through `router`; returns the targets (PE
@@ -292,6 +295,7 @@ impl Plan {
                     seg: seg0 + seg,
                     word: word0 + word,
                     stats,
+                    tree: 0,
                 }));
             plan.segments.extend_from_slice(&part.segments);
             plan.words.extend_from_slice(&part.words);
@@ -300,6 +304,7 @@ impl Plan {
             seg: plan.segments.len() as u64,
             word: plan.words.len() as u64,
             stats: TreeStats::default(),
+            tree: 0,
         });
         Ok(plan)
     }
@@ -317,6 +322,33 @@ impl Plan {
             segments: self.segments.get(a.seg as usize..b.seg as usize)?,
             words: self.words.get(a.word as usize..b.word as usize)?,
             stats: a.stats,
+            tree: a.tree,
         })
+    }
+
+    /// Resolves the multicast tree of every key for the NoC model (each distinct tree stored
+    /// once) and records its root in the key's plan. Keys are walked in plan order, so the
+    /// set does not depend on threads.
+    pub(crate) fn build_trees(
+        &mut self,
+        pes: &[PeProgram],
+        params: &NocParams,
+        router: &TableRouter,
+    ) -> Result<TreeSet, NocError> {
+        let mut trees = TreeSet::new();
+        for (p, &(base, count)) in pes.iter().zip(&self.pes) {
+            let source = PeId {
+                router: RouterId::new(p.router.0, p.router.1),
+                pe: p.local,
+            };
+            for i in 0..count {
+                let key = p.key_base.wrapping_add(i as u32);
+                let root = trees.add(params, router, source, key)?;
+                if let Some(k) = self.keys.get_mut(base + i) {
+                    k.tree = root;
+                }
+            }
+        }
+        Ok(trees)
     }
 }

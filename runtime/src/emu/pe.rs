@@ -54,6 +54,8 @@ pub(crate) struct PeState {
     pub dmask: usize,
     /// Membranes.
     pub v: Vec<i64>,
+    /// Scratch: this tick's summed synaptic input per neuron.
+    pub current: Vec<i64>,
     /// Spikes emitted this tick, in emission order.
     pub spikes: Vec<Spike>,
     /// This tick's work.
@@ -124,34 +126,41 @@ pub(crate) fn lif_tick(p: &PeProgram, s: &mut PeState, t: u64) {
         let spike_cost = cost::spike_cycles(1);
         let f = p.frac_bits;
         let round = if f > 0 { 1i64 << (f - 1) } else { 0 };
-        for i in 0..n {
-            let mut current: i64 = 0;
-            for k in 0..p.k {
-                let r = k * n + i;
-                let x = i64::from(acc.get(ring + r).copied().unwrap_or(0));
-                let (Some(&m), Some(&sh), Some(&zp), Some(&lo), Some(&hi)) = (
-                    p.rq_m.get(r),
-                    p.rq_s.get(r),
-                    p.rq_zp.get(r),
-                    p.rq_lo.get(r),
-                    p.rq_hi.get(r),
-                ) else {
-                    continue;
-                };
-                // |x·m| < 2^62 (x is i32, m < 2^31), so i64 is exact, as in the reference.
-                let rnd = if sh > 0 { 1i64 << (sh - 1) } else { 0 };
-                let y = ((x * m + rnd) >> sh) + zp;
-                current += y.max(lo).min(hi);
-            }
-            let (Some(v), Some(&decay), Some(&bias), Some(&thr), Some(&v_reset)) = (
-                s.v.get_mut(i),
-                p.decay.get(i),
-                p.bias.get(i),
-                p.threshold.get(i),
-                p.v_reset.get(i),
+        // Pass 1: every synapse type's requantized input, summed per neuron (slices of exactly
+        // `n`, so the loops carry no bounds checks).
+        let current = &mut s.current;
+        current.clear();
+        current.resize(n, 0);
+        for k in 0..p.k {
+            let r = k * n..(k + 1) * n;
+            let (Some(x), Some(m), Some(sh), Some(zp), Some(lo), Some(hi)) = (
+                acc.get(ring + r.start..ring + r.end),
+                p.rq_m.get(r.clone()),
+                p.rq_s.get(r.clone()),
+                p.rq_zp.get(r.clone()),
+                p.rq_lo.get(r.clone()),
+                p.rq_hi.get(r),
             ) else {
                 continue;
             };
+            let terms = x.iter().zip(m).zip(sh).zip(zp).zip(lo.iter().zip(hi));
+            for (c, ((((&x, &m), &sh), &zp), (&lo, &hi))) in current.iter_mut().zip(terms) {
+                // |x·m| < 2^62 (x is i32, m < 2^31), so i64 is exact, as in the reference.
+                let rnd = if sh > 0 { 1i64 << (sh - 1) } else { 0 };
+                let y = ((i64::from(x) * m + rnd) >> sh) + zp;
+                *c += y.max(lo).min(hi);
+            }
+        }
+        // Pass 2: one IntLif step per neuron.
+        let params = p
+            .decay
+            .iter()
+            .zip(&p.bias)
+            .zip(&p.threshold)
+            .zip(&p.v_reset);
+        for (i, ((v, &current), (((&decay, &bias), &thr), &v_reset))) in
+            s.v.iter_mut().zip(current.iter()).zip(params).enumerate()
+        {
             let mut leak = *v * decay;
             if f > 0 {
                 leak = (leak + round) >> f;

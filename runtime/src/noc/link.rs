@@ -39,7 +39,7 @@ impl OutputPort {
     /// waits outside for a slot; the slot frees when the copy
     /// `queue_capacity` places ahead starts. If that is more than
     /// `wait_timeout` cycles after `ready`, the copy is dropped.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn admit(
         &mut self,
         ready: u64,
@@ -61,12 +61,17 @@ impl OutputPort {
         // floor((busy_start + j * step) / rate); it is still waiting iff
         // that is after `ready`, i.e. its sub-cycle start is at least
         // `(ready + 1) * rate`.
-        let issued = (self.next_free - self.busy_start) / step;
-        let first_waiting_sub = ready_sub.saturating_add(rate);
-        let first_waiting = first_waiting_sub
-            .saturating_sub(self.busy_start)
-            .div_ceil(step)
-            .min(issued);
+        let span = self.next_free - self.busy_start;
+        let since = ready_sub
+            .saturating_add(rate)
+            .saturating_sub(self.busy_start);
+        // Division is slow, and local links (the most used) take one copy per cycle.
+        let (issued, first_waiting) = if step == 1 {
+            (span, since.min(span))
+        } else {
+            let issued = span / step;
+            (issued, since.div_ceil(step).min(issued))
+        };
         let waiting = issued - first_waiting;
         let capacity = link.queue_capacity as u64;
         if waiting >= capacity {

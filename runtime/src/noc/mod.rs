@@ -104,6 +104,7 @@ mod queue;
 mod route;
 mod sim;
 mod stats;
+mod tree;
 
 #[cfg(test)]
 mod sim_tests;
@@ -115,3 +116,4 @@ pub use port::{Direction, Port, PortSet, MAX_LOCAL_PORTS, MESH_PORTS};
 pub use route::{Router, XyRouter};
 pub use sim::{simulate, CountedRun, Simulator};
 pub use stats::{Delivery, LinkStats, NocStats, PeDeliveries};
+pub use tree::{TreePacket, TreeSet};

@@ -9,6 +9,7 @@ use super::port::{Port, MESH_PORTS};
 use super::queue::EventQueue;
 use super::route::Router;
 use super::stats::{Delivery, LinkStats, NocStats, PeDeliveries};
+use super::tree::TreeArrival;
 
 /// A packet (or one copy of it) arriving at a router; its cycle is the
 /// event queue's key. `Ord` is only needed by the queue's overflow heap,
@@ -37,23 +38,32 @@ struct Injection {
 }
 
 /// Mesh geometry resolved once for the hot loop.
-struct Mesh<'a> {
-    params: &'a NocParams,
-    width: u32,
-    height: u32,
-    ports_per_router: usize,
+pub(super) struct Mesh<'a> {
+    pub(super) params: &'a NocParams,
+    pub(super) width: u32,
+    pub(super) height: u32,
+    pub(super) ports_per_router: usize,
 }
 
 impl<'a> Mesh<'a> {
-    fn id(&self, router: u32) -> RouterId {
+    pub(super) fn new(params: &'a NocParams) -> Mesh<'a> {
+        Mesh {
+            params,
+            width: params.width(),
+            height: params.height(),
+            ports_per_router: MESH_PORTS + params.pes_per_router,
+        }
+    }
+
+    pub(super) fn id(&self, router: u32) -> RouterId {
         RouterId::new(router % self.width, router / self.width)
     }
 
-    fn index(&self, r: RouterId) -> u32 {
+    pub(super) fn index(&self, r: RouterId) -> u32 {
         r.y * self.width + r.x
     }
 
-    fn same_chip(&self, a: RouterId, b: RouterId) -> bool {
+    pub(super) fn same_chip(&self, a: RouterId, b: RouterId) -> bool {
         a.x / self.params.chip_width == b.x / self.params.chip_width
             && a.y / self.params.chip_height == b.y / self.params.chip_height
     }
@@ -83,7 +93,7 @@ impl<'a> Mesh<'a> {
 /// Where one output port leads, precomputed so that the hot loop does no
 /// coordinate arithmetic.
 #[derive(Clone, Copy, Debug)]
-enum Wire {
+pub(super) enum Wire {
     /// Mesh link to router `to`, arriving there on `in_port`.
     Router { to: u32, in_port: Port },
     /// Link to a local PE.
@@ -100,6 +110,21 @@ struct Slot<'a> {
 }
 
 impl<'a> Mesh<'a> {
+    /// Where port `idx` of router `here` leads.
+    pub(super) fn wire(&self, here: RouterId, idx: usize) -> Wire {
+        match Port::from_index(idx) {
+            Some(Port::Local(pe)) => Wire::Pe(pe),
+            Some(port @ Port::Mesh(d)) => match self.neighbour(here, port) {
+                Some(n) => Wire::Router {
+                    to: self.index(n),
+                    in_port: Port::Mesh(d.opposite()),
+                },
+                None => Wire::Off,
+            },
+            None => Wire::Off,
+        }
+    }
+
     /// Slots of every port of every router, router-major.
     fn slots(&self) -> Vec<Slot<'a>> {
         let routers = self.width * self.height;
@@ -107,30 +132,13 @@ impl<'a> Mesh<'a> {
         for r in 0..routers {
             let here = self.id(r);
             for idx in 0..self.ports_per_router {
-                let slot = match Port::from_index(idx) {
-                    Some(Port::Local(pe)) => Slot {
-                        wire: Wire::Pe(pe),
-                        link: &self.params.local_link,
-                    },
-                    Some(port @ Port::Mesh(d)) => match self.neighbour(here, port) {
-                        Some(n) => Slot {
-                            wire: Wire::Router {
-                                to: self.index(n),
-                                in_port: Port::Mesh(d.opposite()),
-                            },
-                            link: self.link(here, Some(n)),
-                        },
-                        None => Slot {
-                            wire: Wire::Off,
-                            link: &self.params.mesh_link,
-                        },
-                    },
-                    None => Slot {
-                        wire: Wire::Off,
-                        link: &self.params.mesh_link,
-                    },
+                let wire = self.wire(here, idx);
+                let link = match wire {
+                    Wire::Pe(_) => &self.params.local_link,
+                    Wire::Router { to, .. } => self.link(here, Some(self.id(to))),
+                    Wire::Off => &self.params.mesh_link,
                 };
-                slots.push(slot);
+                slots.push(Slot { wire, link });
             }
         }
         slots
@@ -165,28 +173,26 @@ pub fn simulate<R: Router + ?Sized>(
 /// rather than to the size of the machine. Each [`Simulator::run`] starts from an idle network
 /// and gives exactly what [`simulate`] gives.
 pub struct Simulator<'a> {
-    mesh: Mesh<'a>,
+    pub(super) mesh: Mesh<'a>,
     slots: Vec<Slot<'a>>,
     ids: Vec<RouterId>,
-    ports: Vec<OutputPort>,
+    pub(super) ports: Vec<OutputPort>,
     tallies: Vec<Tally>,
     /// Indices of the ports and tallies the current run touched.
-    touched_ports: Vec<u32>,
+    pub(super) touched_ports: Vec<u32>,
     touched_tallies: Vec<u32>,
     order: Vec<Injection>,
     queue: EventQueue<Arrival>,
+    /// Injections `(cycle, index, root)` and queue of [`Simulator::run_trees`].
+    pub(super) tree_order: Vec<(u64, u32, u32)>,
+    pub(super) tree_queue: EventQueue<TreeArrival>,
 }
 
 impl<'a> Simulator<'a> {
     /// A simulator for the mesh of `params` (validated here).
     pub fn new(params: &'a NocParams) -> Result<Simulator<'a>, NocError> {
         params.validate()?;
-        let mesh = Mesh {
-            params,
-            width: params.width(),
-            height: params.height(),
-            ports_per_router: MESH_PORTS + params.pes_per_router,
-        };
+        let mesh = Mesh::new(params);
         let routers = (mesh.width as usize) * (mesh.height as usize);
         let slots = mesh.slots();
         let ids: Vec<RouterId> = (0..mesh.width * mesh.height).map(|r| mesh.id(r)).collect();
@@ -200,6 +206,8 @@ impl<'a> Simulator<'a> {
             touched_tallies: Vec::new(),
             order: Vec::new(),
             queue: EventQueue::new(),
+            tree_order: Vec::new(),
+            tree_queue: EventQueue::new(),
         })
     }
 
@@ -230,12 +238,8 @@ impl<'a> Simulator<'a> {
         self.run_mode(packets, router, Mode::Count { late_after })
     }
 
-    fn run_mode<R: Router + ?Sized>(
-        &mut self,
-        packets: &[Packet],
-        router: &R,
-        mode: Mode,
-    ) -> Result<CountedRun, NocError> {
+    /// Returns the ports and tallies the previous run used to idle, and empties the queues.
+    pub(super) fn reset(&mut self) {
         for &i in &self.touched_ports {
             if let Some(p) = self.ports.get_mut(i as usize) {
                 *p = OutputPort::default();
@@ -249,6 +253,42 @@ impl<'a> Simulator<'a> {
         self.touched_ports.clear();
         self.touched_tallies.clear();
         self.queue.reset();
+        self.tree_queue.reset();
+    }
+
+    /// Statistics of a counting run (no deliveries or per-PE tallies recorded).
+    pub(super) fn counted_stats(
+        &self,
+        injected: usize,
+        delivered: u64,
+        unrouted: u64,
+        latency_sum: u128,
+        max_latency: u64,
+        makespan: u64,
+    ) -> NocStats {
+        collect_stats(
+            &self.mesh,
+            injected,
+            delivered,
+            Vec::new(),
+            &self.tallies,
+            &[],
+            &self.ports,
+            &self.touched_ports,
+            unrouted,
+            latency_sum,
+            max_latency,
+            makespan,
+        )
+    }
+
+    fn run_mode<R: Router + ?Sized>(
+        &mut self,
+        packets: &[Packet],
+        router: &R,
+        mode: Mode,
+    ) -> Result<CountedRun, NocError> {
+        self.reset();
         let mesh = &self.mesh;
         let params = mesh.params;
         let count =

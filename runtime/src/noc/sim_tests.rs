@@ -493,3 +493,95 @@ fn perf_one_second_of_traffic() {
         }
     }
 }
+
+/// [`Simulator::run_trees`] on trees built from `router` gives what
+/// [`Simulator::run_counting`] gives with the router itself.
+fn trees_agree<R: Router>(
+    packets: &[Packet],
+    params: &NocParams,
+    router: &R,
+    late_after: u64,
+) -> Result<CountedRun, NocError> {
+    let mut trees = TreeSet::new();
+    let tree_packets: Vec<TreePacket> = packets
+        .iter()
+        .map(|p| TreePacket {
+            root: trees.add(params, router, p.source, p.key).unwrap(),
+            key: p.key,
+            inject_cycle: p.inject_cycle,
+        })
+        .collect();
+    let mut sim = Simulator::new(params).unwrap();
+    let want = sim.run_counting(packets, router, late_after);
+    // Twice on the same simulator: a run starts from an idle network.
+    for _ in 0..2 {
+        assert_eq!(sim.run_trees(&tree_packets, &trees, late_after), want);
+    }
+    want
+}
+
+#[test]
+fn precomputed_trees_replay_the_table_driven_run() {
+    let mut congested = NocParams::single_chip(4, 3, 4);
+    congested.mesh_link.queue_capacity = 2;
+    congested.local_link.queue_capacity = 1;
+    congested.wait_timeout = Some(3);
+    congested.mesh_link.bandwidth = Bandwidth {
+        packets: 1,
+        cycles: 3,
+    };
+    let mut boards = NocParams::single_chip(3, 2, 4);
+    boards.chips_x = 2;
+    boards.chips_y = 2;
+    boards.chip_link.latency = 20;
+    boards.chip_link.bandwidth = Bandwidth {
+        packets: 2,
+        cycles: 5,
+    };
+    for (i, params) in [NocParams::single_chip(4, 4, 4), congested, boards]
+        .iter()
+        .enumerate()
+    {
+        for (fanout, span) in [(1, 1000), (6, 50), (20, 5)] {
+            let (packets, router) = random_traffic(params, 400, fanout, span, None, 7 + i as u64);
+            trees_agree(&packets, params, &router, span / 2);
+        }
+    }
+}
+
+#[test]
+fn precomputed_trees_keep_the_errors_and_unrouted_counts() {
+    let params = NocParams {
+        max_hops: 10,
+        ..NocParams::single_chip(2, 1, 2)
+    };
+    let ping = |r: RouterId, _: u32, _: Port| {
+        let d = if r.x == 0 {
+            Direction::East
+        } else {
+            Direction::West
+        };
+        PortSet::single(Port::Mesh(d))
+    };
+    let err = trees_agree(&[packet(4, pe(0, 0, 0), 3)], &params, &ping, 0);
+    assert!(matches!(err, Err(NocError::HopLimit { key: 4, .. })));
+    let off_grid = |_: RouterId, _: u32, _: Port| PortSet::single(Port::Mesh(Direction::North));
+    let err = trees_agree(&[packet(1, pe(0, 0, 1), 0)], &params, &off_grid, 0);
+    assert!(matches!(err, Err(NocError::InvalidRoute { key: 1, .. })));
+    let no_route = |_: RouterId, _: u32, _: Port| PortSet::EMPTY;
+    let run = trees_agree(
+        &[packet(1, pe(0, 0, 1), 0), packet(2, pe(1, 0, 0), 1)],
+        &params,
+        &no_route,
+        0,
+    );
+    assert_eq!(run.map(|r| r.stats.unrouted), Ok(2));
+    // Keys of one source with the same route share one stored tree.
+    let mut r = XyRouter::new();
+    r.add_group(0, RouterId::new(0, 0), vec![pe(1, 0, 1)]);
+    r.add_group(1, RouterId::new(0, 0), vec![pe(1, 0, 1)]);
+    let mut trees = TreeSet::new();
+    let a = trees.add(&params, &r, pe(0, 0, 0), 0).unwrap();
+    let b = trees.add(&params, &r, pe(0, 0, 0), 1).unwrap();
+    assert_eq!((a, b, trees.len()), (0, 0, 1));
+}
