@@ -538,15 +538,24 @@ fn precomputed_trees_replay_the_table_driven_run() {
         packets: 2,
         cycles: 5,
     };
+    let (mut dropped, mut late, mut chip_hops) = (0, 0, 0);
     for (i, params) in [NocParams::single_chip(4, 4, 4), congested, boards]
         .iter()
         .enumerate()
     {
         for (fanout, span) in [(1, 1000), (6, 50), (20, 5)] {
             let (packets, router) = random_traffic(params, 400, fanout, span, None, 7 + i as u64);
-            trees_agree(&packets, params, &router, span / 2);
+            let run = trees_agree(&packets, params, &router, span / 2).unwrap();
+            dropped += run.stats.dropped;
+            late += run.late;
+            chip_hops += run.stats.links.iter().filter(|l| l.inter_chip).count();
         }
     }
+    // The cases exercise congestion drops, late copies and chip links.
+    assert!(
+        dropped > 0 && late > 0 && chip_hops > 0,
+        "{dropped} {late} {chip_hops}"
+    );
 }
 
 #[test]
