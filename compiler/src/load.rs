@@ -142,7 +142,7 @@ fn check_size(g: &Graph, file_len: u64, limits: &Limits) -> Result<(), String> {
         })?;
         budget.charge(bytes).map_err(|e| {
             format!(
-                "node `{}` ({}): its output {ty} ({}) takes the values of one step beyond the memory budget: it {e}",
+                "node `{}` ({}): its output {ty} ({}) brings the values of one step to {e}",
                 node.name,
                 node.op.name(),
                 human(bytes)
@@ -171,7 +171,7 @@ mod tests {
         let big = ir_graph("100000,100000");
         let e = check_size(&big, 200, &Limits::default()).unwrap_err();
         assert!(
-            e.starts_with("node `x` (input): its output f32[100000,100000] (37.3 GiB)"),
+            e.starts_with("node `x` (input): its output f32[100000,100000] (37.3 GiB) brings"),
             "{e}"
         );
         assert!(e.contains("over the 256.0 MiB budget"), "{e}");

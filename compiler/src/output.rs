@@ -135,17 +135,32 @@ pub fn check_dir_output(flag: &str, dest: &Path, inputs: &[Input<'_>]) -> Result
             format!("{flag} names an existing file; an artifact is a directory"),
         ));
     }
-    let Some(dir) = absolute(dest) else {
-        return Ok(());
-    };
-    for i in inputs {
-        if absolute(i.path).is_some_and(|p| p.starts_with(&dir)) {
+    if let Some(dir) = absolute(dest) {
+        for i in inputs {
+            if absolute(i.path).is_some_and(|p| p.starts_with(&dir)) {
+                return Err(usage(
+                    dest,
+                    format!(
+                        "{} `{}` is inside the {flag} directory, which is replaced as a whole",
+                        i.what,
+                        i.path.display()
+                    ),
+                ));
+            }
+        }
+    }
+    // Only a previous artifact (or an empty directory) is replaced: anything else would be
+    // deleted with it.
+    if dest.is_dir() {
+        let empty = fs::read_dir(dest)
+            .map_err(|e| CliError::io(dest, e))?
+            .next()
+            .is_none();
+        if !empty && !dest.join("manifest.json").is_file() {
             return Err(usage(
                 dest,
                 format!(
-                    "{} `{}` is inside the {flag} directory, which is replaced as a whole",
-                    i.what,
-                    i.path.display()
+                    "{flag} is a directory that is not empty and holds no manifest.json (not a previous artifact); refusing to replace it"
                 ),
             ));
         }
@@ -354,6 +369,10 @@ mod tests {
         let e = check_dir_output("-o", &model, &[]).unwrap_err().to_string();
         assert!(e.contains("names an existing file"), "{e}");
         assert!(check_dir_output("-o", &dir.join("art"), &input).is_ok());
+        let e = check_dir_output("-o", &dir, &[]).unwrap_err().to_string();
+        assert!(e.contains("holds no manifest.json"), "{e}");
+        fs::write(dir.join("manifest.json"), b"{}").unwrap();
+        assert!(check_dir_output("-o", &dir, &[]).is_ok());
         let e = check_not_inside("-o", &dir.join("y.npy"), "the artifact", &dir)
             .unwrap_err()
             .to_string();

@@ -78,7 +78,8 @@ pub struct Budget {
     fixed: Option<u64>,
 }
 
-/// A charge that did not fit: how much was asked and what the budget was.
+/// A charge that did not fit: by how much, and what the budget was. It renders as
+/// `1.2 GiB over the 256.0 MiB budget (...)`, for a message to say what would be.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OverBudget {
     pub need: u64,
@@ -90,7 +91,7 @@ impl fmt::Display for OverBudget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "goes {} over the {} budget",
+            "{} over the {} budget",
             human(self.need),
             human(self.total)
         )?;
@@ -210,7 +211,7 @@ mod tests {
         assert!(b.charge(40).is_ok());
         assert_eq!(
             e.to_string(),
-            "goes 1 B over the 100 B budget set by --max-model-bytes"
+            "1 B over the 100 B budget set by --max-model-bytes"
         );
     }
 

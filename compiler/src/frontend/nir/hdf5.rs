@@ -86,7 +86,8 @@ struct Limit {
 fn read_group(g: &Group, path: &str, depth: usize, budget: &mut Limit) -> Result<RawGroup, String> {
     if depth > MAX_DEPTH {
         return Err(format!(
-            "groups nest deeper than {MAX_DEPTH} levels at `{path}`"
+            "groups nest deeper than {MAX_DEPTH} levels at `{}`",
+            elide(path)
         ));
     }
     let (group_names, dataset_names) = g
@@ -120,6 +121,16 @@ fn read_group(g: &Group, path: &str, depth: usize, budget: &mut Limit) -> Result
     Ok(out)
 }
 
+/// A long group path as its first and last parts (`/node/nodes/sub/…/nodes/sub/nodes/in`).
+fn elide(path: &str) -> String {
+    let parts: Vec<&str> = path.split('/').collect();
+    if parts.len() <= 12 {
+        return path.to_string();
+    }
+    let (head, tail) = (&parts[..5], &parts[parts.len() - 6..]);
+    format!("{}/…/{}", head.join("/"), tail.join("/"))
+}
+
 fn spend(budget: &mut Limit) -> Result<(), String> {
     budget.objects = budget
         .objects
@@ -141,7 +152,7 @@ fn charge(ds: &Dataset, path: &str, name: &str, budget: &mut Limit) -> Result<()
         .unwrap_or(u64::MAX);
     budget.values.charge(need).map_err(|e| {
         format!(
-            "dataset `{}/{name}` of shape {:?} ({} as snnc holds it) {e}",
+            "dataset `{}/{name}` of shape {:?} ({} as snnc holds it) would be {e}",
             path.trim_end_matches('/'),
             ds.shape(),
             human(need)
@@ -266,6 +277,16 @@ mod tests {
                 data: vec![64]
             }
         );
+    }
+
+    #[test]
+    fn deep_paths_are_shown_by_their_ends() {
+        let deep = format!("/node{}/nodes/in", "/nodes/sub".repeat(40));
+        assert_eq!(
+            elide(&deep),
+            "/node/nodes/sub/nodes/…/nodes/sub/nodes/sub/nodes/in"
+        );
+        assert_eq!(elide("/node/nodes/fc"), "/node/nodes/fc");
     }
 
     #[test]

@@ -378,10 +378,12 @@ fn charge_copy(store: &mut Store, user: &Node, value: &str, t: &Tensor) -> Resul
         8
     };
     let bytes = (t.shape().iter().product::<usize>() as u64).saturating_mul(per);
-    store
-        .budget
-        .charge(bytes)
-        .map_err(|e| user.err(format!("reading constant `{value}` ({}) {e}", human(bytes))))
+    store.budget.charge(bytes).map_err(|e| {
+        user.err(format!(
+            "reading constant `{value}` ({}) would be {e}",
+            human(bytes)
+        ))
+    })
 }
 
 fn undefined(user: &Node, value: &str) -> ImportError {

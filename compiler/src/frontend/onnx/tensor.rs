@@ -43,7 +43,7 @@ impl Store {
     pub fn charge(&mut self, bytes: u64, what: impl FnOnce() -> String) -> Result<(), String> {
         self.budget
             .charge(bytes)
-            .map_err(|e| format!("{} ({}) {e}", what(), human(bytes)))
+            .map_err(|e| format!("{} ({}) would be {e}", what(), human(bytes)))
     }
 }
 

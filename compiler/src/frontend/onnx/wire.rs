@@ -14,7 +14,7 @@
 use std::mem::size_of;
 
 use super::proto;
-use crate::frontend::limits::{Budget, MAX_NODES, MAX_ONNX_DEPTH};
+use crate::frontend::limits::{human, Budget, MAX_NODES, MAX_ONNX_DEPTH};
 
 /// The messages whose fields are followed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,8 +187,8 @@ pub(crate) fn check(buf: &[u8], budget: &mut Budget) -> Result<Scan, String> {
     walk(buf, Msg::Model, 1, &mut scan)?;
     budget.charge(scan.bytes).map_err(|e| {
         format!(
-            "decoding the protobuf would take about {} bytes, which {e}",
-            scan.bytes
+            "decoding the protobuf would take about {}, {e}",
+            human(scan.bytes)
         )
     })?;
     Ok(scan)

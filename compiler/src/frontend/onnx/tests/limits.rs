@@ -121,7 +121,7 @@ fn tensors_are_charged_to_the_budget_before_they_are_built() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("node `fc` (Gemm): tensor `w`: shape [3, 4] as f32 (48 B) goes"),
+        e.contains("node `fc` (Gemm): tensor `w`: shape [3, 4] as f32 (48 B) would be"),
         "{e}"
     );
     assert!(e.ends_with("budget set by --max-model-bytes"), "{e}");
@@ -163,7 +163,7 @@ fn every_copy_of_a_constant_an_op_reads_is_charged() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("(Div): reading constant `c` (3.9 KiB) goes"),
+        e.contains("(Div): reading constant `c` (3.9 KiB) would be"),
         "{e}"
     );
 }
