@@ -26,9 +26,10 @@ use super::error::EmuError;
 use super::fanout::Plan;
 use super::input::encode_step;
 use super::options::EmuOptions;
-use super::pe::{apply, lif_tick, source_tick, PeState, Spike};
+use super::pe::{charge, lif_tick, source_tick, PeState, Spike};
 use super::program::PeProgram;
 use super::report::{Counters, Energy, EnergyFigures, Packets, PeCycles, PeSram, RunReport};
+use super::ring::{accumulate_piece, Ring, RingLayout};
 use super::router::TableRouter;
 use crate::noc::{
     Bandwidth, Delivery, LinkParams, NocParams, Packet, PeId as NocPeId, Port, RouterId, Simulator,
@@ -92,6 +93,8 @@ pub struct Emulator {
     plan: Plan,
     /// The distinct multicast trees of the keys, for the NoC model (roots in `plan`).
     trees: TreeSet,
+    /// Where each PE's accumulators sit in the run's delay ring.
+    ring: RingLayout,
     /// `(router index · pes_per_router + local port)` → PE index, `u32::MAX` for none.
     grid: Vec<u32>,
     pes_per_router: usize,
@@ -321,6 +324,7 @@ impl Emulator {
             opts,
             plan: Plan::default(),
             trees: TreeSet::new(),
+            ring: RingLayout::default(),
             grid,
             pes_per_router,
             input_len,
@@ -329,8 +333,10 @@ impl Emulator {
             energy: EnergyFigures::default(),
             tick_us: machine.chip.tick_us,
         };
+        emu.ring = RingLayout::new(&emu.pes)?;
         emu.plan = Plan::build(
             &emu.pes,
+            &emu.ring,
             &emu.router,
             &emu.grid,
             emu.pes_per_router,
@@ -492,6 +498,7 @@ impl Emulator {
         }
         let ticks = steps as u64 + self.latency;
         let mut states: Vec<PeState> = self.pes.iter().map(PeState::new).collect();
+        let mut ring = self.ring.ring();
         let mut counters = Counters::new(self.pes.len());
         counters.samples = 1;
         let mut output = vec![vec![0u8; self.output_len]; steps];
@@ -517,7 +524,7 @@ impl Emulator {
             } else {
                 None
             };
-            self.compute(&mut states, t, step_values);
+            self.compute(&mut states, &mut ring, t, step_values);
             self.account(&states, &mut counters);
             // Emissions: record, trace and send in PE order.
             packets.clear();
@@ -573,10 +580,18 @@ impl Emulator {
             }
             if self.opts.noc && !packets.is_empty() {
                 if let Some(sim) = sim.as_mut() {
-                    self.deliver_noc(sim, t, &packets, &sends, &mut states, &mut counters)?;
+                    self.deliver_noc(
+                        sim,
+                        t,
+                        &packets,
+                        &sends,
+                        &mut states,
+                        &mut ring,
+                        &mut counters,
+                    )?;
                 }
             } else if !self.opts.noc {
-                self.deliver_untimed(t, &sends, &mut states, &mut counters);
+                self.deliver_untimed(t, &sends, &mut states, &mut ring, &mut counters);
             }
             progress(t + 1, ticks);
         }
@@ -585,10 +600,10 @@ impl Emulator {
     }
 
     /// Step 1 of a tick: every PE's kernel, in parallel when the tick has enough work.
-    fn compute(&self, states: &mut [PeState], t: u64, values: Option<&[i32]>) {
-        let run = |p: &PeProgram, s: &mut PeState| {
+    fn compute(&self, states: &mut [PeState], ring: &mut Ring, t: u64, values: Option<&[i32]>) {
+        let run = |p: &PeProgram, s: &mut PeState, acc: &mut [i32]| {
             if p.lif {
-                lif_tick(p, s, t);
+                lif_tick(p, s, acc, t);
             } else {
                 let slice = values.and_then(|v| v.get(p.first..p.first + p.n));
                 source_tick(p, s, slice);
@@ -599,14 +614,16 @@ impl Emulator {
             .zip(&self.pes)
             .map(|(s, p)| s.pending.packets as usize + if p.lif { p.n } else { 0 })
             .sum();
+        let mut regions = ring.slot_regions(&self.ring, t);
         if work >= PARALLEL_TICK_WORK && states.len() > 1 && rayon::current_num_threads() > 1 {
             states
                 .par_iter_mut()
                 .zip(self.pes.par_iter())
-                .for_each(|(s, p)| run(p, s));
+                .zip(regions.par_iter_mut())
+                .for_each(|((s, p), acc)| run(p, s, acc));
         } else {
-            for (s, p) in states.iter_mut().zip(&self.pes) {
-                run(p, s);
+            for ((s, p), acc) in states.iter_mut().zip(&self.pes).zip(regions.iter_mut()) {
+                run(p, s, acc);
             }
         }
     }
@@ -643,6 +660,7 @@ impl Emulator {
         t: u64,
         sends: &[(u32, Spike)],
         states: &mut [PeState],
+        ring: &mut Ring,
         c: &mut Counters,
     ) {
         let pk = &mut c.packets;
@@ -657,14 +675,14 @@ impl Emulator {
             pk.dropped += u64::from(st.lost) + u64::from(st.idle);
             pk.hops += u64::from(st.hops);
         }
-        self.apply_sends(t, sends, states);
+        self.apply_sends(t, sends, states, ring);
     }
 
     /// Applies the whole plan of every send (packets that reached all their targets), in send
     /// order. With several threads and enough work, the PEs are split into one contiguous
     /// group per thread and every thread applies, in send order, the segments whose target is
     /// in its group: each PE sees exactly the sequential order, so results do not change.
-    fn apply_sends(&self, t: u64, sends: &[(u32, Spike)], states: &mut [PeState]) {
+    fn apply_sends(&self, t: u64, sends: &[(u32, Spike)], states: &mut [PeState], ring: &mut Ring) {
         let threads = rayon::current_num_threads();
         let segments: usize = sends
             .iter()
@@ -674,17 +692,29 @@ impl Emulator {
         if threads < 2 || states.len() < 2 || segments < PARALLEL_TICK_WORK {
             for &(pi, sp) in sends {
                 if let Some(view) = self.plan.key(pi as usize, sp.neuron as usize) {
-                    self.apply_all(t, &view, sp.payload, states);
+                    for seg in view.segments {
+                        if let Some(s) = states.get_mut(seg.target as usize) {
+                            charge(&mut s.pending, seg);
+                        }
+                    }
+                    ring.accumulate(view.words, sp.payload, t);
                 }
             }
             return;
         }
         let chunk = states.len().div_ceil(threads);
+        let groups: Vec<(usize, usize)> = (0..states.len())
+            .step_by(chunk)
+            .map(|lo| (lo, (lo + chunk).min(states.len())))
+            .collect();
+        let mask = ring.mask;
+        let mut pieces = ring.group_pieces(&self.ring, &groups);
         states
             .par_chunks_mut(chunk)
-            .enumerate()
-            .for_each(|(ci, part)| {
-                let lo = ci * chunk;
+            .zip(pieces.par_iter_mut())
+            .zip(groups.par_iter())
+            .for_each(|((part, pieces), &(lo, hi))| {
+                let (start, _) = self.ring.span(lo, hi);
                 for &(pi, sp) in sends {
                     let Some(view) = self.plan.key(pi as usize, sp.neuron as usize) else {
                         continue;
@@ -700,31 +730,12 @@ impl Emulator {
                         else {
                             continue;
                         };
+                        charge(&mut s.pending, seg);
                         let words = view.words.get(from..from + len).unwrap_or(&[]);
-                        apply(s, seg, words, sp.payload, t);
+                        accumulate_piece(pieces, start, mask, words, sp.payload, t);
                     }
                 }
             });
-    }
-
-    /// Applies every segment of a key's plan (the packet reached all its targets).
-    #[inline]
-    fn apply_all(
-        &self,
-        t: u64,
-        view: &super::fanout::KeyView<'_>,
-        payload: i32,
-        states: &mut [PeState],
-    ) {
-        let mut at = 0usize;
-        for seg in view.segments {
-            let len = seg.len as usize;
-            let words = view.words.get(at..at + len).unwrap_or(&[]);
-            at += len;
-            if let Some(s) = states.get_mut(seg.target as usize) {
-                apply(s, seg, words, payload, t);
-            }
-        }
     }
 
     /// Timed delivery: the tick's packets on the packet-level NoC. A packet delivered to all
@@ -737,6 +748,7 @@ impl Emulator {
         packets: &[Packet],
         sends: &[(u32, Spike)],
         states: &mut [PeState],
+        ring: &mut Ring,
         c: &mut Counters,
     ) -> Result<(), EmuError> {
         let noc_err = |source| EmuError::Noc {
@@ -782,11 +794,11 @@ impl Emulator {
                 partial = true;
             }
         }
-        self.apply_sends(t, &full, states);
+        self.apply_sends(t, &full, states, ring);
         if partial {
             // Rare (congestion drops): simulate again, keeping every delivery this time.
             let recorded = sim.run(packets, &self.router, false).map_err(noc_err)?;
-            self.apply_partial(t, &recorded.deliveries, sends, reached, states, pk);
+            self.apply_partial(t, &recorded.deliveries, sends, reached, states, ring, pk);
         }
         pk.dropped_unrouted += stats.unrouted;
         pk.dropped_congestion += stats.dropped;
@@ -818,6 +830,7 @@ impl Emulator {
         sends: &[(u32, Spike)],
         reached: &[u32],
         states: &mut [PeState],
+        ring: &mut Ring,
         pk: &mut Packets,
     ) {
         let full = |i: usize| -> Option<super::fanout::KeyView<'_>> {
@@ -846,7 +859,8 @@ impl Emulator {
                 };
                 targets.swap_remove(pos);
                 if let Some(s) = states.get_mut(seg.target as usize) {
-                    apply(s, seg, words, sp.payload, t);
+                    charge(&mut s.pending, seg);
+                    ring.accumulate(words, sp.payload, t);
                     pk.delivered += 1;
                 }
             }

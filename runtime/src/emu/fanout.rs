@@ -1,6 +1,7 @@
 //! The delivery plan: for every key a PE can send, the PEs its multicast tree reaches (walked
 //! once through the routing tables at load time) and, gathered next to each other, the synaptic
-//! row each of those PEs' master tables selects for the key.
+//! row each of those PEs' master tables selects for the key, with every synapse resolved to
+//! its place in the emulator's delay ring ([`RingWord`]).
 //!
 //! Why: routing and the master-table lookup are static, so resolving them per packet at run
 //! time only repeats work, and applying a spike then touches one contiguous run of memory
@@ -14,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::EmuError;
 use super::program::PeProgram;
+use super::ring::{RingLayout, RingWord};
 use super::router::TableRouter;
 use crate::noc::{NocError, NocParams, PeId, Port, Router, RouterId, TreeSet};
 use snnc_targets::spinnaker2::artifact::KernelKind;
@@ -70,13 +72,13 @@ pub(crate) struct Plan {
     /// One entry per sending neuron plus a final sentinel.
     keys: Vec<KeyPlan>,
     segments: Vec<Segment>,
-    words: Vec<u32>,
+    words: Vec<u64>,
 }
 
 /// A key's part of the plan, borrowed.
 pub(crate) struct KeyView<'a> {
     pub segments: &'a [Segment],
-    pub words: &'a [u32],
+    pub words: &'a [u64],
     pub stats: TreeStats,
     pub tree: u32,
 }
@@ -146,7 +148,7 @@ fn walk(
 struct PePlan {
     keys: Vec<(u64, u64, TreeStats)>,
     segments: Vec<Segment>,
-    words: Vec<u32>,
+    words: Vec<u64>,
 }
 
 /// What planning one PE needs to know, shared by the parallel planners.
@@ -157,6 +159,8 @@ struct Ctx<'a> {
     max_hops: u32,
     machine: &'a Machine,
     pe_at: &'a (dyn Fn(u32, u8) -> Option<u32> + Sync),
+    /// Where each PE's neurons start in a slot of the delay ring.
+    ring: &'a RingLayout,
     /// Bytes planned so far over all PEs, and the limit.
     used: &'a AtomicU64,
     limit: u64,
@@ -170,6 +174,7 @@ fn plan_pe(p: &PeProgram, ctx: &Ctx<'_>) -> Result<PePlan, EmuError> {
         max_hops,
         machine,
         pe_at,
+        ring,
         used,
         limit,
     } = *ctx;
@@ -215,7 +220,7 @@ fn plan_pe(p: &PeProgram, ctx: &Ctx<'_>) -> Result<PePlan, EmuError> {
             });
             let (len, flags, cycles) = match row {
                 Some((words, flags, fetch)) => {
-                    let bytes = 4 * words.len() as u64;
+                    let bytes = 8 * words.len() as u64;
                     if used.fetch_add(bytes, Ordering::Relaxed) + bytes > limit {
                         return Err(EmuError::TooLarge {
                             what: "delivery plan",
@@ -223,7 +228,19 @@ fn plan_pe(p: &PeProgram, ctx: &Ctx<'_>) -> Result<PePlan, EmuError> {
                             limit,
                         });
                     }
-                    out.words.extend_from_slice(words);
+                    let payload = flags & SEG_PAYLOAD != 0;
+                    // A row on a PE without neurons has nothing to add to (validated images
+                    // hold none); its packet is still charged.
+                    if let Some(base) = ring.base(target as usize).filter(|_| tp.lif) {
+                        out.words.extend(
+                            words
+                                .iter()
+                                .map(|&w| RingWord::resolve(w, base, tp.n, payload).0),
+                        );
+                    } else {
+                        out.words
+                            .extend(std::iter::repeat_n(RingWord::NOP.0, words.len()));
+                    }
                     let kind = if flags & SEG_MAC != 0 {
                         KernelKind::Mac
                     } else {
@@ -251,6 +268,7 @@ impl Plan {
     /// assembled in PE order, so it does not depend on threads.
     pub(crate) fn build(
         pes: &[PeProgram],
+        ring: &RingLayout,
         router: &TableRouter,
         grid: &[u32],
         pes_per_router: usize,
@@ -270,6 +288,7 @@ impl Plan {
             max_hops,
             machine,
             pe_at: &pe_at,
+            ring,
             used: &used,
             limit,
         };

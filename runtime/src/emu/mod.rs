@@ -16,6 +16,7 @@ mod options;
 mod pe;
 mod program;
 mod report;
+mod ring;
 mod router;
 
 #[cfg(test)]

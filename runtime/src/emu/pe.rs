@@ -7,13 +7,13 @@
 //! either way.
 //!
 //! The emulator applies a packet's row as soon as the packet's delivery is known (end of tick
-//! `t − 1`, [`apply`]) rather than at the start of tick `t`: the slots written (`t − 1 + delay`,
-//! delay ≥ 1) are never the one tick `t − 1` reads, and integer sums do not depend on order,
-//! so the ring holds exactly what the kernel's would. The packet's cost is charged to the
+//! `t − 1`: [`charge`] and [`super::ring::Ring::accumulate`]) rather than at the start of tick
+//! `t`: the slots written (`t − 1 + delay`, delay ≥ 1) are never the one tick `t − 1` reads,
+//! and integer sums do not depend on order, so the ring holds exactly what the kernel's would. The packet's cost is charged to the
 //! target's tick `t` ([`PeState::pending`]), where the kernel spends it, before its neuron
 //! loop, so every spike knows the cycle within the tick at which the kernel would inject it.
 
-use super::fanout::{Segment, SEG_PAYLOAD, SEG_UNMATCHED};
+use super::fanout::{Segment, SEG_UNMATCHED};
 use super::program::PeProgram;
 use snnc_targets::spinnaker2::cost;
 
@@ -39,19 +39,12 @@ pub(crate) struct TickWork {
     pub neuron_updates: u64,
 }
 
-/// A PE's runtime state (what the kernel keeps in SRAM beside the image). The fields
-/// [`apply`] touches come first (`repr(C)` keeps them together in one cache line).
+/// A PE's runtime state (what the kernel keeps in SRAM beside the image; its delay ring is
+/// the PE's part of the run's [`super::ring::Ring`]).
 #[derive(Clone, Debug, Default)]
-#[repr(C)]
 pub(crate) struct PeState {
-    /// Delay ring, `[slot][k][i]`.
-    pub acc: Vec<i32>,
     /// Work of the packets already delivered for the next tick.
     pub pending: TickWork,
-    /// Ring geometry: neurons, `K · n`, `D − 1`.
-    pub n: usize,
-    pub kn: usize,
-    pub dmask: usize,
     /// Membranes.
     pub v: Vec<i64>,
     /// Scratch: this tick's summed synaptic input per neuron.
@@ -63,64 +56,33 @@ pub(crate) struct PeState {
 }
 
 impl PeState {
-    /// The t = 0 state of `p`: membranes and ring zero.
+    /// The t = 0 state of `p`: membranes zero.
     pub(crate) fn new(p: &PeProgram) -> PeState {
         PeState {
             v: vec![0; if p.lif { p.n } else { 0 }],
-            acc: vec![0; if p.lif { p.d * p.k * p.n } else { 0 }],
-            n: p.n,
-            kn: p.k * p.n,
-            dmask: p.d.wrapping_sub(1),
             ..PeState::default()
         }
     }
 }
 
-/// Applies one delivered packet to its target's state `s`: the segment's row `words`
-/// (payload-scaled for payload rows) go into the ring at `t_send + delay`, and the packet's
-/// cycles are charged to the target's next tick.
+/// Charges one delivered packet (its segment `seg`) to the target's next tick; its synapses
+/// go into the ring separately ([`super::ring::Ring::accumulate`]).
 #[inline]
-pub(crate) fn apply(s: &mut PeState, seg: &Segment, words: &[u32], payload: i32, t_send: u64) {
-    let w = &mut s.pending;
+pub(crate) fn charge(w: &mut TickWork, seg: &Segment) {
     w.packets += 1;
     w.cycles += u64::from(seg.cycles);
-    w.synapses += words.len() as u64;
-    if seg.flags & SEG_UNMATCHED != 0 {
-        w.unmatched += 1;
-        return;
-    }
-    let mult = if seg.flags & SEG_PAYLOAD != 0 {
-        payload
-    } else {
-        1
-    };
-    let (n, kn, dmask) = (s.n, s.kn, s.dmask);
-    let base = t_send as usize;
-    let acc = &mut s.acc;
-    for &word in words {
-        let post = (word & 0x3ff) as usize;
-        let delay = ((word >> 10) & 0xf) as usize;
-        let k = ((word >> 14) & 0x3) as usize;
-        let weight = i32::from((word >> 16) as u16 as i16);
-        let slot = base.wrapping_add(delay) & dmask;
-        if let Some(a) = acc.get_mut(slot * kn + k * n + post) {
-            *a = a.wrapping_add(weight.wrapping_mul(mult));
-        }
-    }
+    w.synapses += u64::from(seg.len);
+    w.unmatched += u64::from(seg.flags & SEG_UNMATCHED != 0);
 }
 
 /// Runs tick `t` of a LIF PE: charge the packets applied for this tick, update neurons if
-/// `t >= start_tick`, clear the ring slot, collect spikes with their injection cycles.
-pub(crate) fn lif_tick(p: &PeProgram, s: &mut PeState, t: u64) {
+/// `t >= start_tick` from `acc` (the PE's `[k][i]` accumulators of ring slot `t`), clear
+/// them, collect spikes with their injection cycles.
+pub(crate) fn lif_tick(p: &PeProgram, s: &mut PeState, acc: &mut [i32], t: u64) {
     let mut w = std::mem::take(&mut s.pending);
     w.cycles += cost::TICK_OVERHEAD_CYCLES;
     s.spikes.clear();
     let n = p.n;
-    let kn = p.k * n;
-    let dmask = p.d.wrapping_sub(1);
-    let acc = &mut s.acc;
-    let slot = (t as usize) & dmask;
-    let ring = slot * kn;
     if t >= p.start_tick {
         let per_neuron = cost::neuron_cycles(1, p.k as u32);
         let spike_cost = cost::spike_cycles(1);
@@ -134,7 +96,7 @@ pub(crate) fn lif_tick(p: &PeProgram, s: &mut PeState, t: u64) {
         for k in 0..p.k {
             let r = k * n..(k + 1) * n;
             let (Some(x), Some(m), Some(sh), Some(zp), Some(lo), Some(hi)) = (
-                acc.get(ring + r.start..ring + r.end),
+                acc.get(r.clone()),
                 p.rq_m.get(r.clone()),
                 p.rq_s.get(r.clone()),
                 p.rq_zp.get(r.clone()),
@@ -184,9 +146,7 @@ pub(crate) fn lif_tick(p: &PeProgram, s: &mut PeState, t: u64) {
         }
         w.neuron_updates = n as u64;
     }
-    if let Some(slice) = acc.get_mut(ring..ring + kn) {
-        slice.fill(0);
-    }
+    acc.fill(0);
     s.work = w;
 }
 
