@@ -26,10 +26,10 @@ use super::error::EmuError;
 use super::fanout::Plan;
 use super::input::encode_step;
 use super::options::EmuOptions;
-use super::pe::{charge, lif_tick, source_tick, PeState, Spike};
+use super::pe::{charge, lif_tick, source_tick, PeState, RunState, Spike};
 use super::program::PeProgram;
 use super::report::{Counters, Energy, EnergyFigures, Packets, PeCycles, PeSram, RunReport};
-use super::ring::{accumulate_piece, Ring, RingLayout};
+use super::ring::{accumulate_piece, RingLayout};
 use super::router::TableRouter;
 use crate::noc::{
     Bandwidth, Delivery, LinkParams, NocParams, Packet, PeId as NocPeId, Port, RouterId, Simulator,
@@ -497,8 +497,10 @@ impl Emulator {
             }
         }
         let ticks = steps as u64 + self.latency;
-        let mut states: Vec<PeState> = self.pes.iter().map(PeState::new).collect();
-        let mut ring = self.ring.ring();
+        let mut run = RunState {
+            pes: self.pes.iter().map(PeState::new).collect(),
+            ring: self.ring.ring(),
+        };
         let mut counters = Counters::new(self.pes.len());
         counters.samples = 1;
         let mut output = vec![vec![0u8; self.output_len]; steps];
@@ -524,13 +526,13 @@ impl Emulator {
             } else {
                 None
             };
-            self.compute(&mut states, &mut ring, t, step_values);
-            self.account(&states, &mut counters);
+            self.compute(&mut run, t, step_values);
+            self.account(&run.pes, &mut counters);
             // Emissions: record, trace and send in PE order.
             packets.clear();
             sends.clear();
-            for pi in 0..states.len() {
-                let (Some(p), Some(s)) = (self.pes.get(pi), states.get_mut(pi)) else {
+            for pi in 0..run.pes.len() {
+                let (Some(p), Some(s)) = (self.pes.get(pi), run.pes.get_mut(pi)) else {
                     continue;
                 };
                 let spikes = std::mem::take(&mut s.spikes);
@@ -572,7 +574,7 @@ impl Emulator {
                         sends.extend(spikes.iter().map(|sp| (pi as u32, *sp)));
                     }
                 }
-                if let Some(s) = states.get_mut(pi) {
+                if let Some(s) = run.pes.get_mut(pi) {
                     let mut spikes = spikes;
                     spikes.clear();
                     s.spikes = spikes;
@@ -580,18 +582,10 @@ impl Emulator {
             }
             if self.opts.noc && !packets.is_empty() {
                 if let Some(sim) = sim.as_mut() {
-                    self.deliver_noc(
-                        sim,
-                        t,
-                        &packets,
-                        &sends,
-                        &mut states,
-                        &mut ring,
-                        &mut counters,
-                    )?;
+                    self.deliver_noc(sim, t, &packets, &sends, &mut run, &mut counters)?;
                 }
             } else if !self.opts.noc {
-                self.deliver_untimed(t, &sends, &mut states, &mut ring, &mut counters);
+                self.deliver_untimed(t, &sends, &mut run, &mut counters);
             }
             progress(t + 1, ticks);
         }
@@ -600,7 +594,8 @@ impl Emulator {
     }
 
     /// Step 1 of a tick: every PE's kernel, in parallel when the tick has enough work.
-    fn compute(&self, states: &mut [PeState], ring: &mut Ring, t: u64, values: Option<&[i32]>) {
+    fn compute(&self, run: &mut RunState, t: u64, values: Option<&[i32]>) {
+        let RunState { pes: states, ring } = run;
         let run = |p: &PeProgram, s: &mut PeState, acc: &mut [i32]| {
             if p.lif {
                 lif_tick(p, s, acc, t);
@@ -659,8 +654,7 @@ impl Emulator {
         &self,
         t: u64,
         sends: &[(u32, Spike)],
-        states: &mut [PeState],
-        ring: &mut Ring,
+        run: &mut RunState,
         c: &mut Counters,
     ) {
         let pk = &mut c.packets;
@@ -675,14 +669,15 @@ impl Emulator {
             pk.dropped += u64::from(st.lost) + u64::from(st.idle);
             pk.hops += u64::from(st.hops);
         }
-        self.apply_sends(t, sends, states, ring);
+        self.apply_sends(t, sends, run);
     }
 
     /// Applies the whole plan of every send (packets that reached all their targets), in send
     /// order. With several threads and enough work, the PEs are split into one contiguous
     /// group per thread and every thread applies, in send order, the segments whose target is
     /// in its group: each PE sees exactly the sequential order, so results do not change.
-    fn apply_sends(&self, t: u64, sends: &[(u32, Spike)], states: &mut [PeState], ring: &mut Ring) {
+    fn apply_sends(&self, t: u64, sends: &[(u32, Spike)], run: &mut RunState) {
+        let RunState { pes: states, ring } = run;
         let threads = rayon::current_num_threads();
         let segments: usize = sends
             .iter()
@@ -747,8 +742,7 @@ impl Emulator {
         t: u64,
         packets: &[Packet],
         sends: &[(u32, Spike)],
-        states: &mut [PeState],
-        ring: &mut Ring,
+        run: &mut RunState,
         c: &mut Counters,
     ) -> Result<(), EmuError> {
         let noc_err = |source| EmuError::Noc {
@@ -794,11 +788,11 @@ impl Emulator {
                 partial = true;
             }
         }
-        self.apply_sends(t, &full, states, ring);
+        self.apply_sends(t, &full, run);
         if partial {
             // Rare (congestion drops): simulate again, keeping every delivery this time.
             let recorded = sim.run(packets, &self.router, false).map_err(noc_err)?;
-            self.apply_partial(t, &recorded.deliveries, sends, reached, states, ring, pk);
+            self.apply_partial(t, &recorded.deliveries, sends, reached, run, pk);
         }
         pk.dropped_unrouted += stats.unrouted;
         pk.dropped_congestion += stats.dropped;
@@ -829,10 +823,10 @@ impl Emulator {
         deliveries: &[Delivery],
         sends: &[(u32, Spike)],
         reached: &[u32],
-        states: &mut [PeState],
-        ring: &mut Ring,
+        run: &mut RunState,
         pk: &mut Packets,
     ) {
+        let RunState { pes: states, ring } = run;
         let full = |i: usize| -> Option<super::fanout::KeyView<'_>> {
             let &(pi, sp) = sends.get(i)?;
             let view = self.plan.key(pi as usize, sp.neuron as usize)?;

@@ -266,6 +266,7 @@ impl Plan {
     /// Plans every key of every sending PE. `grid` maps `router index · pes_per_router + local`
     /// to a PE index (`u32::MAX` for none). Per-PE planning runs on rayon; the result is
     /// assembled in PE order, so it does not depend on threads.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn build(
         pes: &[PeProgram],
         ring: &RingLayout,

@@ -65,6 +65,12 @@ impl PeState {
     }
 }
 
+/// The mutable state of one run: every PE's state and the delay ring they share.
+pub(crate) struct RunState {
+    pub pes: Vec<PeState>,
+    pub ring: super::ring::Ring,
+}
+
 /// Charges one delivered packet (its segment `seg`) to the target's next tick; its synapses
 /// go into the ring separately ([`super::ring::Ring::accumulate`]).
 #[inline]
