@@ -25,6 +25,17 @@ pub fn load(path: &Path) -> Result<Model, ImportError> {
 /// Read, import and verify a model file of any supported format under `limits`.
 pub fn load_with(path: &Path, limits: &Limits) -> Result<Model, ImportError> {
     let (head, file_len) = read_head(path)?;
+    // Reading the file is itself an allocation of its size.
+    if let Some(max) = limits.max_model_bytes.filter(|m| file_len > *m) {
+        return Err(ImportError::Format {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the file is {}, over the {} budget set by --max-model-bytes",
+                human(file_len),
+                human(max)
+            ),
+        });
+    }
     let format = sniff(&head);
     check_extension(path, format)?;
     let graph = match format {
@@ -187,6 +198,29 @@ mod tests {
         let g = ir_graph("100000000000,100000000000");
         let e = check_size(&g, 200, &Limits::fixed(u64::MAX)).unwrap_err();
         assert!(e.contains("more elements than memory can hold"), "{e}");
+    }
+
+    #[test]
+    fn files_larger_than_their_format_or_budget_allows_are_not_read() {
+        let dir = std::env::temp_dir().join(format!("snnc-load-big-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A sparse file: 2 GiB of nothing, on no disk space.
+        let big = dir.join("big.onnx");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(2 << 30).unwrap();
+        drop(f);
+        let e = load(&big).unwrap_err().to_string();
+        assert!(e.contains("over protobuf's limit of 2 GiB"), "{e}");
+        let small = dir.join("small.ir");
+        std::fs::write(&small, "graph \"m\" {\n}\n").unwrap();
+        let e = load_with(&small, &Limits::fixed(4))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.ends_with("small.ir: the file is 14 B, over the 4 B budget set by --max-model-bytes"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -523,7 +523,7 @@ fn cases(env: &Env) -> Vec<Case> {
     );
     v.push(
         Case::new(
-            "ONNX: weights over --max-model-bytes",
+            "ONNX: weights over --max-model-bytes (int8 widened to i64)",
             &[
                 "compile",
                 "big_weight.onnx",
@@ -542,7 +542,14 @@ fn cases(env: &Env) -> Vec<Case> {
         .file(
             "big_weight.onnx",
             onnx(&mlp_with(|g| {
-                g.initializer = vec![f32_init("fc.weight", &[128, 64], &[0.5; 128 * 64])];
+                // int8 weights: 8 KiB in the file, 64 KiB once widened to the IR's i64.
+                g.initializer = vec![TensorProto {
+                    name: "fc.weight".into(),
+                    dims: vec![128, 64],
+                    data_type: DataType::Int8 as i32,
+                    raw_data: vec![1u8; 128 * 64].into(),
+                    ..Default::default()
+                }];
                 g.input = vec![dims_info("x", &[1, 64])];
                 g.output = vec![dims_info("y", &[1, 128])];
             })),
@@ -772,6 +779,48 @@ fn cases(env: &Env) -> Vec<Case> {
             m.extend(graph);
             m
         }),
+    );
+
+    v.push(
+        Case::new(
+            "model file larger than --max-model-bytes",
+            &[
+                "compile",
+                "m.onnx",
+                "--max-model-bytes",
+                "100",
+                "-o",
+                "out.ir",
+            ],
+            &[
+                "m.onnx",
+                "the file is",
+                "over the 100 B budget set by --max-model-bytes",
+            ],
+            prev_file("out.ir"),
+        )
+        .file("m.onnx", good.clone()),
+    );
+    v.push(
+        Case::new(
+            "inspect: truncated ONNX",
+            &["inspect", "half.onnx"],
+            &["half.onnx", "not a valid ONNX model"],
+            no_file("out.txt"),
+        )
+        .file("half.onnx", &good[..good.len() / 3]),
+    );
+    v.push(
+        Case::new(
+            "report: unknown op",
+            &["report", "--json", "unknown_op.onnx"],
+            &["unknown_op.onnx", "`act` (Hardmax)"],
+            no_file("out.txt"),
+        )
+        .file(
+            "unknown_op.onnx",
+            onnx(&mlp_with(|g| g.node[1].op_type = "Hardmax".into())),
+        ),
     );
 
     // ---- NIR (HDF5) ------------------------------------------------------------------------

@@ -54,12 +54,28 @@ pub fn import(path: &Path) -> Result<Graph, ImportError> {
     import_with(path, &Limits::default())
 }
 
-/// Import the ONNX model at `path` under `limits`.
+/// The largest protobuf message there is (2 GiB): larger ONNX models keep their weights in
+/// external data files.
+pub const MAX_PROTOBUF_BYTES: u64 = (2 << 30) - 1;
+
+/// Import the ONNX model at `path` under `limits`. The file's size is checked before it is read:
+/// no valid ONNX file is larger than [`MAX_PROTOBUF_BYTES`].
 pub fn import_with(path: &Path, limits: &Limits) -> Result<Graph, ImportError> {
-    let bytes = std::fs::read(path).map_err(|e| ImportError::Io {
+    let io = |e| ImportError::Io {
         path: path.to_path_buf(),
         source: e,
-    })?;
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > MAX_PROTOBUF_BYTES {
+        return Err(ImportError::Format {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the file is {} bytes, over protobuf's limit of 2 GiB: an ONNX file this large is not valid (large models keep their weights in external data)",
+                len
+            ),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
     import_bytes_with(Bytes::from(bytes), path, limits)
 }
 
