@@ -37,7 +37,6 @@ pub fn load_with(path: &Path, limits: &Limits) -> Result<Model, ImportError> {
         });
     }
     let format = sniff(&head);
-    check_extension(path, format)?;
     let graph = match format {
         Format::Nir => {
             let opts = nir::ImportOptions {
@@ -46,7 +45,7 @@ pub fn load_with(path: &Path, limits: &Limits) -> Result<Model, ImportError> {
             };
             nir::import_with(path, &opts)?
         }
-        Format::Onnx => onnx::import_with(path, limits)?,
+        Format::Onnx => onnx::import_with(path, limits).map_err(|e| not_nir(path, e))?,
         Format::IrText => {
             let text = std::fs::read_to_string(path).map_err(|e| ImportError::Io {
                 path: path.to_path_buf(),
@@ -99,25 +98,22 @@ fn read_head(path: &Path) -> Result<(Vec<u8>, u64), ImportError> {
     Ok((head, meta.len()))
 }
 
-/// A file whose name promises one format but whose content is not it: say so, instead of
-/// reporting what the content failed to be as the sniffed format.
-fn check_extension(path: &Path, format: Format) -> Result<(), ImportError> {
+/// A file named as NIR whose content is not HDF5 was tried as ONNX (the format is decided by
+/// content): when that fails too, say what the name promised instead of the protobuf error.
+fn not_nir(path: &Path, e: ImportError) -> ImportError {
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
-    let reason = match (ext.as_str(), format) {
-        ("nir" | "h5" | "hdf5", Format::Nir) | ("onnx", Format::Onnx) => return Ok(()),
-        ("nir" | "h5" | "hdf5", _) => {
-            "is not an HDF5 file (NIR models are HDF5; the file does not start with the HDF5 signature)"
+    match e {
+        ImportError::Format { .. } if matches!(ext.as_str(), "nir" | "h5" | "hdf5") => {
+            ImportError::Format {
+                path: path.to_path_buf(),
+                reason: "is not an HDF5 file (NIR models are HDF5: the file does not start with the HDF5 signature), nor ONNX or snnc IR text".into(),
+            }
         }
-        ("onnx", Format::Nir) => "is an HDF5 (NIR) file, not ONNX: rename it to .nir",
-        _ => return Ok(()),
-    };
-    Err(ImportError::Format {
-        path: path.to_path_buf(),
-        reason: reason.into(),
-    })
+        other => other,
+    }
 }
 
 /// Bytes one element of `dtype` takes while the graph runs (floats as f32, integers as i64).
@@ -230,7 +226,12 @@ mod tests {
         let nir = dir.join("model.nir");
         std::fs::write(&nir, b"not hdf5").unwrap();
         let e = load(&nir).unwrap_err().to_string();
-        assert!(e.ends_with("model.nir: is not an HDF5 file (NIR models are HDF5; the file does not start with the HDF5 signature)"), "{e}");
+        assert!(e.ends_with("model.nir: is not an HDF5 file (NIR models are HDF5: the file does not start with the HDF5 signature), nor ONNX or snnc IR text"), "{e}");
+        // The content decides: an ONNX model named .nir still loads.
+        let onnx =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/models/ann_mlp/ann_mlp.onnx");
+        std::fs::copy(onnx, &nir).unwrap();
+        assert!(load(&nir).is_ok());
         let e = load(&dir).unwrap_err().to_string();
         assert!(e.ends_with("is a directory, not a model file"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
