@@ -13,6 +13,8 @@
 
 #[path = "difftest/gen.rs"]
 mod gen;
+#[path = "difftest/pipeline.rs"]
+mod pipeline;
 #[path = "difftest/run.rs"]
 mod run;
 #[path = "difftest/shrink.rs"]
@@ -22,6 +24,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use pipeline::{Prep, Times};
 use run::{Target, Verdict};
 
 /// Counts of one batch.
@@ -41,6 +44,12 @@ struct Stats {
     signatures: BTreeMap<String, usize>,
     /// Mismatches whose signature is a known bug's (a regression file with `// known bug:`).
     known: usize,
+    /// Models every ARM target refused as it must, by what they contain.
+    refused: BTreeMap<String, usize>,
+    /// f32 output elements that were NaN on both sides with different bits (accepted).
+    nan_payloads: usize,
+    /// Seconds per phase (see [`Times`]).
+    times: BTreeMap<&'static str, f64>,
 }
 
 fn short(reason: &str) -> String {
@@ -134,71 +143,123 @@ fn report_mismatch(spec: &gen::Spec, target: Target, detail: &str, sig: &str) ->
     msg
 }
 
+/// Models per chunk: prepared together in parallel, then run as one batch per target.
+fn chunk_size() -> usize {
+    env_num("SNNC_DIFF_CHUNK", 32).max(1) as usize
+}
+
 /// Runs `count` buildable models from seeds `seed, seed+1, ...`; the first `qemu` of them also
-/// under both QEMUs.
+/// under both QEMUs. Seeds are prepared a chunk at a time in parallel and the chunk's models
+/// run as batches while the next chunk is prepared (`difftest/pipeline.rs`); results are taken
+/// in seed order, so the outcome does not depend on the number of threads.
 fn batch(count: usize, seed: u64, qemu: usize) -> Stats {
+    let times = Times::default();
     let mut st = Stats::default();
-    let mut s = seed;
-    while st.models < count {
-        let spec = gen::generate(s);
-        s += 1;
-        let built = match gen::build(&spec) {
-            Ok(b) => b,
-            Err(e) => {
-                *st.build_failures.entry(short(&e)).or_default() += 1;
-                continue;
+    let seeds_for = |want: usize| chunk_size().min(want + want / 8 + 2);
+    let mut next = seed;
+    let n = seeds_for(count);
+    let mut pending = Some(pipeline::prepare_chunk(next, n, qemu > 0, &times));
+    next += n as u64;
+    while let Some(chunk) = pending.take() {
+        let mut models = Vec::new();
+        for (s, prep) in chunk {
+            if st.models + models.len() >= count {
+                break;
             }
-        };
-        let plan = match run::plan_of(&built.graph) {
-            Ok(p) => p,
-            Err(e) => {
-                *st.unsupported.entry(short(&e)).or_default() += 1;
-                continue;
-            }
-        };
-        let targets: &[Target] = if st.models < qemu {
-            st.qemu_models += 1;
-            &Target::ALL
-        } else {
-            &Target::FAST
-        };
-        match run::check(&built.graph, built.steps, spec.samples, spec.seed, targets) {
-            Verdict::Pass => {}
-            Verdict::Unsupported(e) => {
-                *st.unsupported.entry(short(&e)).or_default() += 1;
-                continue;
-            }
-            Verdict::Mismatch { target, detail } => {
-                let sig = signature(target, &detail);
-                let first = !st.signatures.contains_key(&sig);
-                *st.signatures.entry(sig.clone()).or_default() += 1;
-                let saved = saved_signatures();
-                let known = saved.iter().any(|(s, k)| *s == sig && k.is_some());
-                if known {
-                    st.known += 1;
-                } else if first && !saved.iter().any(|(s, _)| *s == sig) {
-                    st.mismatches
-                        .push(report_mismatch(&spec, target, &detail, &sig));
-                } else {
-                    st.mismatches
-                        .push(format!("seed {}: {sig} (seen before)", spec.seed));
-                }
+            match prep {
+                Prep::BuildFailed(e) => *st.build_failures.entry(short(&e)).or_default() += 1,
+                Prep::Unsupported(e) => *st.unsupported.entry(short(&e)).or_default() += 1,
+                Prep::Refused { built, result } => match result {
+                    Ok(_) => {
+                        for f in built.features.iter().filter(|f| f.starts_with("refused")) {
+                            *st.refused.entry(f.clone()).or_default() += 1;
+                        }
+                    }
+                    Err(e) => {
+                        let sig = format!("refusal: {}", short(&e));
+                        *st.signatures.entry(sig.clone()).or_default() += 1;
+                        st.mismatches.push(format!("seed {s}: {sig}\n{e}"));
+                    }
+                },
+                Prep::Model(m) => models.push(m),
             }
         }
-        st.models += 1;
-        st.samples_steps += spec.samples * built.steps;
-        if built.steps > 1 || built.features.contains("stateful") {
-            st.stateful += 1;
-        }
-        *st.layers.entry(spec.layers.len()).or_default() += 1;
-        for k in &plan.kernels {
-            *st.kernels.entry(k.kind()).or_default() += 1;
-        }
-        for f in built.features {
-            *st.features.entry(f).or_default() += 1;
+        let q = qemu.saturating_sub(st.models).min(models.len());
+        let left = count.saturating_sub(st.models + models.len());
+        let more_qemu = qemu > st.models + models.len();
+        let from = next;
+        let n = seeds_for(left);
+        let (_, prepared) = rayon::join(
+            || pipeline::run_batches(&mut models, q, &times),
+            || (left > 0).then(|| pipeline::prepare_chunk(from, n, more_qemu, &times)),
+        );
+        pending = prepared;
+        next += n as u64;
+        for (i, m) in models.into_iter().enumerate() {
+            account(&mut st, &m, i < q);
         }
     }
+    st.times = times.snapshot();
     st
+}
+
+/// Adds one model's results to `st` (mismatches are confirmed alone, shrunk and saved).
+fn account(st: &mut Stats, m: &pipeline::Model, qemu: bool) {
+    let (spec, built) = (&m.spec, &m.built);
+    let (bad, nans) = pipeline::verdict(m);
+    st.nan_payloads += nans;
+    if let Some((target, detail)) = bad {
+        // A batched target's failure is confirmed on the model alone (the single harness).
+        let mut batch_only = false;
+        let detail = if matches!(target, Target::HostC | Target::QemuM4 | Target::QemuA64) {
+            match run::run_target(target, &m.plan, &m.input, spec.samples, built.steps) {
+                Ok(got) => match run::compare(&m.plan, &got, &m.want, built.steps) {
+                    Ok(_) => {
+                        batch_only = true;
+                        format!("differs only in a batch: {detail}")
+                    }
+                    Err(d) => d,
+                },
+                Err(e) => format!("failed: {e}"),
+            }
+        } else {
+            detail
+        };
+        let sig = if batch_only {
+            format!("{}: differs only in a batch", target.name())
+        } else {
+            signature(target, &detail)
+        };
+        let first = !st.signatures.contains_key(&sig);
+        *st.signatures.entry(sig.clone()).or_default() += 1;
+        let saved = saved_signatures();
+        let known = saved.iter().any(|(s, k)| *s == sig && k.is_some());
+        if known {
+            st.known += 1;
+        } else if batch_only {
+            st.mismatches
+                .push(format!("seed {}: {sig}\n{detail}", spec.seed));
+        } else if first && !saved.iter().any(|(s, _)| *s == sig) {
+            st.mismatches
+                .push(report_mismatch(spec, target, &detail, &sig));
+        } else {
+            st.mismatches
+                .push(format!("seed {}: {sig} (seen before)", spec.seed));
+        }
+    }
+    st.models += 1;
+    st.qemu_models += usize::from(qemu);
+    st.samples_steps += spec.samples * built.steps;
+    if built.steps > 1 || built.features.contains("stateful") {
+        st.stateful += 1;
+    }
+    *st.layers.entry(spec.layers.len()).or_default() += 1;
+    for k in &m.plan.kernels {
+        *st.kernels.entry(k.kind()).or_default() += 1;
+    }
+    for f in &built.features {
+        *st.features.entry(f.clone()).or_default() += 1;
+    }
 }
 
 fn print_stats(st: &Stats, secs: f64) {
@@ -236,9 +297,24 @@ fn print_stats(st: &Stats, secs: f64) {
     for (r, n) in &st.build_failures {
         o += &format!("  {n:>5}  {r}\n");
     }
-    o += "skipped (ARM lowering refused):\n";
+    o += "skipped (ARM lowering refused a model it was not meant to refuse):\n";
     for (r, n) in &st.unsupported {
         o += &format!("  {n:>5}  {r}\n");
+    }
+    o += "refused as required by every ARM target (cortex-m4, cortex-m7, aarch64, host), naming the node:\n";
+    for (r, n) in &st.refused {
+        o += &format!("  {n:>5}  {r}\n");
+    }
+    o += &format!(
+        "f32 outputs NaN on both sides with other bits (accepted): {}\n",
+        st.nan_payloads
+    );
+    o += "time by phase (seconds; per-model phases summed over threads):\n";
+    for (p, t) in &st.times {
+        o += &format!(
+            "  {p:<44} {t:>9.1}  ({:.1} ms/model)\n",
+            1000.0 * t / st.models.max(1) as f64
+        );
     }
     eprintln!("{o}");
 }
@@ -324,7 +400,12 @@ fn replay(path: &std::path::Path) -> Result<(), String> {
         .unwrap_or(0);
     match run::check(&g, steps, samples.max(8), seed, &Target::ALL) {
         Verdict::Pass => Ok(()),
-        v => Err(format!("{}: {v:?}", path.display())),
+        Verdict::Unsupported(e) => Err(format!("{}: refused: {e}", path.display())),
+        Verdict::Mismatch { target, detail } => Err(format!(
+            "{}: {} differs: {detail}",
+            path.display(),
+            target.name()
+        )),
     }
 }
 

@@ -7,6 +7,14 @@
 
 use std::collections::BTreeSet;
 
+#[path = "ext.rs"]
+pub mod ext;
+#[path = "ext_build.rs"]
+mod ext_build;
+
+use ext::{At, Ext};
+use ext_build::MAX_PORTS;
+
 use snnc_ir::op::{
     BinThreshold, Clip, Conv, DequantizeLinear, Flatten, Gemm, IntLif, Pool, PoolKind,
     QuantizeLinear, Requant, ResetMode, Reshape,
@@ -179,6 +187,8 @@ pub struct Spec {
     pub out: OutStage,
     pub steps: usize,
     pub samples: usize,
+    /// Float sections, extra inputs and refused nodes (see [`ext`]).
+    pub ext: Ext,
 }
 
 /// A built model: the verified graph, its time steps and the features it exercises.
@@ -186,6 +196,8 @@ pub struct Built {
     pub graph: Graph,
     pub steps: usize,
     pub features: BTreeSet<String>,
+    /// The node every ARM target must refuse (a `delay` or a recurrent edge), if any.
+    pub refused: Option<String>,
 }
 
 /// A random spec for `seed` (it may still fail to build; the caller regenerates).
@@ -229,6 +241,7 @@ pub fn generate(seed: u64) -> Spec {
         4 => OutStage::Bin,
         _ => OutStage::RequantU8,
     };
+    let ext = ext::generate(seed, layers.len());
     Spec {
         seed,
         input,
@@ -239,6 +252,7 @@ pub fn generate(seed: u64) -> Spec {
         out,
         steps: if stateful { r.upto(1, 6) } else { 1 },
         samples: 8,
+        ext,
     }
 }
 
@@ -359,6 +373,7 @@ struct Builder {
     features: BTreeSet<String>,
     history: Vec<Cur>,
     names: usize,
+    refused: Option<String>,
 }
 
 type Res<T> = Result<T, String>;
@@ -1006,6 +1021,7 @@ pub fn build(spec: &Spec) -> Res<Built> {
         features: BTreeSet::new(),
         history: Vec::new(),
         names: 0,
+        refused: None,
     };
     let mut r = Rng::new(spec.seed ^ 0x5eed);
     let x =
@@ -1052,6 +1068,7 @@ pub fn build(spec: &Spec) -> Res<Built> {
     if spec.pre != FloatPre::None {
         b.feat(format!("f32 {:?} before quantize", spec.pre));
     }
+    c = b.sections(&spec.ext, |a| a == At::Pre, c)?;
     // QuantizeLinear: scales so that roughly [-4, 4] spans the output range.
     let axis = 1;
     let cnt = if spec.quant_per_channel {
@@ -1097,12 +1114,25 @@ pub fn build(spec: &Spec) -> Res<Built> {
         }),
         &[c.id, s, z],
     )?;
-    for layer in &spec.layers {
+    let len = spec.layers.len();
+    if len == 0 {
+        c = b.sections(&spec.ext, |a| matches!(a, At::After(_)), c)?;
+    }
+    for (i, layer) in spec.layers.iter().enumerate() {
+        c = b.join_inputs(&spec.ext, i, len, c)?;
         c = b.apply(layer, c)?;
-        if layer.extra_output {
+        // One output is kept for the end.
+        if layer.extra_output && b.g.outputs().len() + 1 < MAX_PORTS {
             b.feat("extra output");
             b.output(&c)?;
         }
+        let here = |a: At| matches!(a, At::After(j) if j == i || (i + 1 == len && j > i));
+        c = b.sections(&spec.ext, here, c)?;
+        c = b.refuse_at(&spec.ext, i, len, c)?;
+    }
+    c = b.join_inputs(&spec.ext, len, len, c)?;
+    if len == 0 {
+        c = b.refuse_at(&spec.ext, 0, 0, c)?;
     }
     match spec.out {
         OutStage::Direct => {}
@@ -1156,8 +1186,16 @@ pub fn build(spec: &Spec) -> Res<Built> {
             c = b.node("rq_out", Op::Requant(rq), &[c2.id])?;
         }
     }
+    c = b.sections(&spec.ext, |a| a == At::Tail, c)?;
     b.feat(format!("output {}", c.dtype));
     b.output(&c)?;
+    let (ins, outs) = (b.g.inputs().len(), b.g.outputs().len());
+    if ins > 1 {
+        b.feat(format!("inputs: {ins}"));
+    }
+    if outs > 1 {
+        b.feat(format!("outputs: {outs}"));
+    }
     verify(&b.g).map_err(|e| format!("verify: {e}"))?;
     let stateful = spec
         .layers
@@ -1170,5 +1208,6 @@ pub fn build(spec: &Spec) -> Res<Built> {
         graph: b.g,
         steps: spec.steps.max(1),
         features: b.features,
+        refused: b.refused,
     })
 }

@@ -4,6 +4,9 @@
 
 use super::gen::{FloatPre, Kind, Other, OutStage, Spec};
 
+#[path = "shrink_ext.rs"]
+mod shrink_ext;
+
 /// Simpler variants of `spec`, most drastic first.
 fn candidates(spec: &Spec) -> Vec<Spec> {
     let mut out = Vec::new();
@@ -13,10 +16,16 @@ fn candidates(spec: &Spec) -> Vec<Spec> {
         out.push(s);
     };
     for i in (0..spec.layers.len()).rev() {
-        push(&|s: &mut Spec| {
-            s.layers.remove(i);
-        });
+        push(&|s: &mut Spec| *s = shrink_ext::without_layer(s, i));
     }
+    let mut more = Vec::new();
+    shrink_ext::drastic(spec, &mut |s| more.push(s));
+    out.append(&mut more);
+    let mut push = |f: &dyn Fn(&mut Spec)| {
+        let mut s = spec.clone();
+        f(&mut s);
+        out.push(s);
+    };
     if spec.samples > 1 {
         push(&|s: &mut Spec| s.samples = 1);
         push(&|s: &mut Spec| s.samples = 2);
@@ -51,6 +60,7 @@ fn candidates(spec: &Spec) -> Vec<Spec> {
             push(&|s: &mut Spec| s.layers[i].kind = k.clone());
         }
     }
+    shrink_ext::finer(spec, &mut |s| out.push(s));
     out
 }
 

@@ -25,7 +25,7 @@ pub const LINK_LD: &str = include_str!("qemu_m/link.ld");
 const COUNT_PLUGIN_C: &str = include_str!("qemu_m/count_plugin.c");
 
 /// Warnings are errors for every file we emit or ship.
-const WARN: [&str; 5] = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"];
+pub(crate) const WARN: [&str; 5] = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"];
 /// Longest a QEMU run may take.
 const QEMU_TIMEOUT: Duration = Duration::from_secs(900);
 
@@ -66,13 +66,23 @@ fn package(program: &str) -> &'static str {
         "arm-none-eabi-gcc" | "arm-none-eabi-size" | "arm-none-eabi-nm" => {
             "gcc-arm-none-eabi (and libnewlib-arm-none-eabi)"
         }
+        "arm-none-eabi-ld" | "arm-none-eabi-objcopy" => "binutils-arm-none-eabi",
+        "aarch64-linux-gnu-gcc" => "gcc-aarch64-linux-gnu",
+        "aarch64-linux-gnu-objcopy" => "binutils-aarch64-linux-gnu",
         "qemu-system-arm" => "qemu-system-arm",
+        "qemu-aarch64" => "qemu-user",
+        "ld" | "objcopy" => "binutils",
         _ => "gcc",
     }
 }
 
 /// Runs `program` to completion in `dir`, failing with its output when it exits non-zero.
-fn tool(program: &str, args: &[String], dir: &Path, purpose: &str) -> Result<Output, ArmError> {
+pub(crate) fn tool(
+    program: &str,
+    args: &[String],
+    dir: &Path,
+    purpose: &str,
+) -> Result<Output, ArmError> {
     let out = Command::new(program)
         .args(args)
         .current_dir(dir)
@@ -160,7 +170,7 @@ fn read_output(b: &Path, expect: usize) -> Result<Vec<u8>, ArmError> {
     Ok(out)
 }
 
-fn s(v: &[&str]) -> Vec<String> {
+pub(crate) fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|a| a.to_string()).collect()
 }
 
@@ -267,9 +277,24 @@ fn qemu(
     skip: bool,
     plugin: Option<&Path>,
 ) -> Result<Option<u64>, ArmError> {
-    let mut sh = format!("enable=on,target=native,arg=prog,arg={n},arg={t}");
+    let mut argv = vec!["prog".to_string(), n.to_string(), t.to_string()];
     if skip {
-        sh.push_str(",arg=skip");
+        argv.push("skip".into());
+    }
+    qemu_argv(b, &argv, plugin)
+}
+
+/// One QEMU run of `prog.elf` in `b` with the program arguments `argv` (semihosting; `argv[0]`
+/// is the program name); returns the instruction count when `plugin` is given.
+pub(crate) fn qemu_argv(
+    b: &Path,
+    argv: &[String],
+    plugin: Option<&Path>,
+) -> Result<Option<u64>, ArmError> {
+    let mut sh = "enable=on,target=native".to_string();
+    for a in argv {
+        sh.push_str(",arg=");
+        sh.push_str(a);
     }
     let mut args = s(&[
         "-M",

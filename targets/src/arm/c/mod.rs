@@ -9,6 +9,7 @@
 //! the DSP extension's dual 16-bit MAC (`__smlad`) when `__ARM_FEATURE_SIMD32` is defined and a
 //! portable loop otherwise, with identical results.
 
+mod batch;
 mod cfmt;
 mod emit;
 mod footprint;
@@ -23,6 +24,7 @@ use std::path::Path;
 use super::plan::Plan;
 use super::ArmError;
 
+pub use batch::{run_host_batch, run_qemu_batch};
 pub use footprint::{CodeSize, Footprint, KernelFootprint};
 pub(crate) use harness::build_plugin;
 pub use harness::{

@@ -13,6 +13,7 @@
 //! bytes at a time and count bits with `popcnt.i8x16` (aarch64 `CNT`; on x86 cranelift's
 //! SSSE3 nibble-table sequence), remaining words with scalar `popcnt`.
 
+mod batch;
 mod fx;
 mod jit;
 mod kernels;
@@ -21,6 +22,7 @@ mod qemu;
 mod translate;
 
 pub use crate::arm::header::{model_h, parse_sizes};
+pub use batch::run_qemu_aarch64_batch;
 pub use jit::JitModel;
 pub use object::{aarch64_isa, emit_object, Aarch64Artifact};
 pub use qemu::{driver_c, find_tool, run_qemu_aarch64, run_qemu_aarch64_counted, GCC, QEMU};

@@ -132,7 +132,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ArmError + '_ {
     }
 }
 
-fn run(cmd: &mut Command) -> Result<Output, ArmError> {
+pub(super) fn run(cmd: &mut Command) -> Result<Output, ArmError> {
     let shown = format!("{cmd:?}");
     let out = cmd.output().map_err(|e| ArmError::Tool {
         command: shown.clone(),
