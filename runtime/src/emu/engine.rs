@@ -45,6 +45,17 @@ use snnc_targets::spinnaker2::machine::{Machine, PeId};
 /// Largest `routers × PEs per router` grid the emulator indexes densely (64 MiB of index).
 const MAX_GRID_PORTS: u64 = 1 << 24;
 
+/// Reads one element per cache line of `data`, so that the lines are on their way into the
+/// cache while the previous spike is applied (a spike's plan is a few random kilobytes: the
+/// apply loop otherwise waits for each line in turn).
+#[inline]
+fn touch<T: Copy>(data: &[T]) {
+    let step = (64 / std::mem::size_of::<T>().max(1)).max(1);
+    for x in data.iter().step_by(step) {
+        std::hint::black_box(*x);
+    }
+}
+
 /// Total work (packets to apply plus neurons to update) of one tick above which the PEs of the
 /// tick run in parallel; below it rayon's overhead costs more than it saves.
 const PARALLEL_TICK_WORK: usize = 4096;
@@ -685,10 +696,16 @@ impl Emulator {
             .map(|v| v.segments.len())
             .sum();
         if threads < 2 || states.len() < 2 || segments < PARALLEL_TICK_WORK {
-            for &(pi, sp) in sends {
+            for (j, &(pi, sp)) in sends.iter().enumerate() {
+                if let Some(&(npi, nsp)) = sends.get(j + 1) {
+                    if let Some(next) = self.plan.key(npi as usize, nsp.neuron as usize) {
+                        touch(next.segments);
+                        touch(next.words);
+                    }
+                }
                 if let Some(view) = self.plan.key(pi as usize, sp.neuron as usize) {
                     for seg in view.segments {
-                        if let Some(s) = states.get_mut(seg.target as usize) {
+                        if let Some(s) = states.get_mut(seg.target() as usize) {
                             charge(&mut s.pending, seg);
                         }
                     }
@@ -716,10 +733,10 @@ impl Emulator {
                     };
                     let mut at = 0usize;
                     for seg in view.segments {
-                        let len = seg.len as usize;
+                        let len = seg.len() as usize;
                         let from = at;
                         at += len;
-                        let Some(s) = (seg.target as usize)
+                        let Some(s) = (seg.target() as usize)
                             .checked_sub(lo)
                             .and_then(|i| part.get_mut(i))
                         else {
@@ -845,14 +862,14 @@ impl Emulator {
             };
             let mut at = 0usize;
             for seg in view.segments {
-                let len = seg.len as usize;
+                let len = seg.len() as usize;
                 let words = view.words.get(at..at + len).unwrap_or(&[]);
                 at += len;
-                let Some(pos) = targets.iter().position(|&x| x == seg.target) else {
+                let Some(pos) = targets.iter().position(|&x| x == seg.target()) else {
                     continue;
                 };
                 targets.swap_remove(pos);
-                if let Some(s) = states.get_mut(seg.target as usize) {
+                if let Some(s) = states.get_mut(seg.target() as usize) {
                     charge(&mut s.pending, seg);
                     ring.accumulate(words, sp.payload, t);
                     pk.delivered += 1;

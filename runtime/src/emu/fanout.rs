@@ -23,17 +23,45 @@ use snnc_targets::spinnaker2::cost;
 use snnc_targets::spinnaker2::machine::Machine;
 
 /// One target of a key: the PE and its row (the row's words follow the previous segment's in
-/// [`Plan::words`]).
+/// [`Plan::words`]), packed in 64 bits (target 20, flags 3, row length 17, cycles 24) because
+/// applying a spike streams its segments from memory: half the bytes, half the wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Segment {
+pub(crate) struct Segment(u64);
+
+impl Segment {
+    /// Packs a segment; `None` if a field exceeds its width (a machine of more than 2^20 PEs,
+    /// a row of 2^17 synapses, or 2^24 cycles for one packet: none is a real mapping).
+    fn new(target: u32, len: u32, flags: u32, cycles: u64) -> Option<Segment> {
+        (target < 1 << 20 && flags < 1 << 3 && len < 1 << 17 && cycles < 1 << 24).then(|| {
+            Segment(
+                u64::from(target) | u64::from(flags) << 20 | u64::from(len) << 23 | cycles << 40,
+            )
+        })
+    }
+
     /// Emulator PE index of the target.
-    pub target: u32,
-    /// Synapse words of the row.
-    pub len: u32,
+    #[inline]
+    pub(crate) fn target(self) -> u32 {
+        (self.0 & 0xf_ffff) as u32
+    }
+
     /// Flags: [`SEG_PAYLOAD`], [`SEG_MAC`], [`SEG_UNMATCHED`].
-    pub flags: u32,
+    #[inline]
+    pub(crate) fn flags(self) -> u32 {
+        ((self.0 >> 20) & 0x7) as u32
+    }
+
+    /// Synapse words of the row.
+    #[inline]
+    pub(crate) fn len(self) -> u32 {
+        ((self.0 >> 23) & 0x1_ffff) as u32
+    }
+
     /// Cycles the target spends on the packet (cost model), precomputed.
-    pub cycles: u32,
+    #[inline]
+    pub(crate) fn cycles(self) -> u32 {
+        (self.0 >> 40) as u32
+    }
 }
 
 /// The row's weights are multiplied by the packet payload.
@@ -251,12 +279,16 @@ fn plan_pe(p: &PeProgram, ctx: &Ctx<'_>) -> Result<PePlan, EmuError> {
                 }
                 None => (0, SEG_UNMATCHED, cost::PACKET_CYCLES),
             };
-            out.segments.push(Segment {
-                target,
-                len,
-                flags,
-                cycles: u32::try_from(cycles).unwrap_or(u32::MAX),
-            });
+            let segment = Segment::new(target, len, flags, cycles).ok_or_else(|| {
+                EmuError::artifact(
+                    format!("PE {}", tp.pe),
+                    format!(
+                        "row of {len} synapses costing {cycles} cycles for PE index {target} \
+                         exceeds the emulator's delivery plan fields"
+                    ),
+                )
+            })?;
+            out.segments.push(segment);
         }
     }
     Ok(out)

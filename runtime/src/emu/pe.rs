@@ -76,9 +76,9 @@ pub(crate) struct RunState {
 #[inline]
 pub(crate) fn charge(w: &mut TickWork, seg: &Segment) {
     w.packets += 1;
-    w.cycles += u64::from(seg.cycles);
-    w.synapses += u64::from(seg.len);
-    w.unmatched += u64::from(seg.flags & SEG_UNMATCHED != 0);
+    w.cycles += u64::from(seg.cycles());
+    w.synapses += u64::from(seg.len());
+    w.unmatched += u64::from(seg.flags() & SEG_UNMATCHED != 0);
 }
 
 /// Runs tick `t` of a LIF PE: charge the packets applied for this tick, update neurons if
