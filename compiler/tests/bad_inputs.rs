@@ -13,7 +13,9 @@
 //!
 //! Most bad files are made here; the NIR (HDF5) ones are committed in `tests/fixtures/bad/`
 //! (`make_bad_nir.py`). With `SNNC_BAD_INPUTS_TABLE=FILE` the test also writes the Markdown
-//! table of `docs/bad_inputs.md` (kind | command | first error line | exit | output left).
+//! table of `docs/bad_inputs.md` (kind | command | first error line | exit | output left), and
+//! with `SNNC_BAD_INPUTS_BIN=PATH` it runs the cases against another `snnc` binary (an older
+//! build, to see what a change fixed); the shared artifacts are always built by this one.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -1182,6 +1184,26 @@ fn cases(env: &Env) -> Vec<Case> {
         &["art", "routing.json", "does not match the manifest"],
     ));
     v.push(run(
+        "artifact: PE image is a FIFO (reading would block forever)",
+        &env.s2,
+        |a| {
+            fs::remove_file(a.join("pe/pe_00001.bin")).unwrap();
+            mkfifo(&a.join("pe/pe_00001.bin"));
+        },
+        &["--steps", "3"],
+        &["art", "pe/pe_00001.bin is not a regular file"],
+    ));
+    v.push(run(
+        "artifact: routing table links to /dev/zero (endless)",
+        &env.s2,
+        |a| {
+            fs::remove_file(a.join("routing.json")).unwrap();
+            std::os::unix::fs::symlink("/dev/zero", a.join("routing.json")).unwrap();
+        },
+        &["--steps", "3"],
+        &["art", "routing.json is not a regular file"],
+    ));
+    v.push(run(
         "artifact: ARM manifest with a wrong port size",
         &env.host,
         |a| {
@@ -1296,6 +1318,13 @@ fn cases(env: &Env) -> Vec<Case> {
         .file("m.onnx", good.clone())
         .file("x.npy", x4.clone()),
     );
+    v.push(run(
+        "flag: run --threads 0",
+        &env.s2,
+        |_| {},
+        &["--steps", "3", "--threads", "0"],
+        &["art", "emulator option `threads`: must be at least 1"],
+    ));
     v.push(run(
         "flag: run --steps 0",
         &env.s2,
@@ -1481,7 +1510,10 @@ fn run_snnc(dir: &Path, log: &Path, args: &[String]) -> Outcome {
     let stdout = fs::File::create(log.with_extension("out")).unwrap();
     let stderr = fs::File::create(log.with_extension("err")).unwrap();
     let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_snnc"))
+    let bin = std::env::var_os("SNNC_BAD_INPUTS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_snnc")));
+    let mut child = Command::new(bin)
         .args(args)
         .current_dir(dir)
         .env_remove("RUST_BACKTRACE")

@@ -237,6 +237,7 @@ fn check_args(args: &RunArgs) -> Result<(), CliError> {
             "{shown}: holds no manifest.json: not an artifact written by `snnc compile --target ...`"
         )));
     }
+    check_regular_files(dir, dir, 0)?;
     let inputs = [output::Input {
         what: "the --input file",
         path: &args.input,
@@ -253,6 +254,31 @@ fn check_args(args: &RunArgs) -> Result<(), CliError> {
         output::check_not_inside(flag, path, "the artifact", dir)?;
     }
     output::check_distinct(&outputs)
+}
+
+/// Deepest directory level of an artifact (`pe/`, `kernel/` are one level down).
+const MAX_ARTIFACT_DEPTH: usize = 4;
+
+/// Every file of the artifact must be a regular file (symbolic links followed): the loaders
+/// read files whole, and a FIFO would block them forever, `/dev/zero` fill memory.
+fn check_regular_files(root: &Path, dir: &Path, depth: usize) -> Result<(), CliError> {
+    let bad = |p: &Path, what: &str| {
+        let rel = p.strip_prefix(root).unwrap_or(p);
+        CliError::Usage(format!("{}: {} {what}", root.display(), rel.display()))
+    };
+    if depth > MAX_ARTIFACT_DEPTH {
+        return Err(bad(dir, "is nested too deep for an artifact"));
+    }
+    for entry in std::fs::read_dir(dir).map_err(|e| CliError::io(dir, e))? {
+        let path = entry.map_err(|e| CliError::io(dir, e))?.path();
+        let meta = std::fs::metadata(&path).map_err(|e| CliError::io(&path, e))?;
+        if meta.is_dir() {
+            check_regular_files(root, &path, depth + 1)?;
+        } else if !meta.is_file() {
+            return Err(bad(&path, "is not a regular file"));
+        }
+    }
+    Ok(())
 }
 
 /// The figures of all chunks' reports that `snnc run` prints.
@@ -332,5 +358,29 @@ impl Summary {
             self.energy_j,
             self.wall,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_files_must_be_regular() {
+        let dir = std::env::temp_dir().join(format!("snnc-run-regular-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("pe")).unwrap();
+        std::fs::write(dir.join("manifest.json"), b"{}").unwrap();
+        std::fs::write(dir.join("pe/pe_00000.bin"), b"x").unwrap();
+        assert!(check_regular_files(&dir, &dir, 0).is_ok());
+        std::os::unix::fs::symlink("/dev/zero", dir.join("pe/pe_00001.bin")).unwrap();
+        let e = check_regular_files(&dir, &dir, 0).unwrap_err().to_string();
+        assert!(e.ends_with("pe/pe_00001.bin is not a regular file"), "{e}");
+        std::fs::remove_file(dir.join("pe/pe_00001.bin")).unwrap();
+        let deep = dir.join("a/b/c/d/e");
+        std::fs::create_dir_all(&deep).unwrap();
+        let e = check_regular_files(&dir, &dir, 0).unwrap_err().to_string();
+        assert!(e.ends_with("a/b/c/d/e is nested too deep for an artifact"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
