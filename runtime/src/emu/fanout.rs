@@ -17,7 +17,7 @@ use super::error::EmuError;
 use super::program::PeProgram;
 use super::ring::{RingLayout, RingWord};
 use super::router::TableRouter;
-use crate::noc::{NocError, NocParams, PeId, Port, Router, RouterId, TreeSet};
+use crate::noc::{NocError, NocParams, PeId, Port, Router, RouterId, TreeSet, TreeShape};
 use snnc_targets::spinnaker2::artifact::KernelKind;
 use snnc_targets::spinnaker2::cost;
 use snnc_targets::spinnaker2::machine::Machine;
@@ -379,24 +379,51 @@ impl Plan {
     }
 
     /// Resolves the multicast tree of every key for the NoC model (each distinct tree stored
-    /// once) and records its root in the key's plan. Keys are walked in plan order, so the
-    /// set does not depend on threads.
+    /// once) and records its root in the key's plan. PEs resolve their keys in parallel; the
+    /// trees are stored in plan order, so the set does not depend on threads.
     pub(crate) fn build_trees(
         &mut self,
         pes: &[PeProgram],
         params: &NocParams,
         router: &TableRouter,
     ) -> Result<TreeSet, NocError> {
+        use rayon::prelude::*;
+        // Per PE: its distinct shapes and, per key, the index of its shape (consecutive keys
+        // of a slice usually share one).
+        type PeShapes = Result<(Vec<TreeShape>, Vec<usize>), NocError>;
+        let per_pe: Vec<PeShapes> = pes
+            .par_iter()
+            .zip(self.pes.par_iter())
+            .map(|(p, &(_, count))| {
+                let source = PeId {
+                    router: RouterId::new(p.router.0, p.router.1),
+                    pe: p.local,
+                };
+                let mut shapes: Vec<TreeShape> = Vec::new();
+                let mut seen: std::collections::HashMap<TreeShape, usize> = Default::default();
+                let mut index = Vec::with_capacity(count);
+                for i in 0..count {
+                    let key = p.key_base.wrapping_add(i as u32);
+                    let shape = TreeShape::resolve(params, router, source, key)?;
+                    if shapes.last() == Some(&shape) {
+                        index.push(shapes.len() - 1);
+                        continue;
+                    }
+                    let j = *seen.entry(shape.clone()).or_insert(shapes.len());
+                    if j == shapes.len() {
+                        shapes.push(shape);
+                    }
+                    index.push(j);
+                }
+                Ok((shapes, index))
+            })
+            .collect();
         let mut trees = TreeSet::new();
-        for (p, &(base, count)) in pes.iter().zip(&self.pes) {
-            let source = PeId {
-                router: RouterId::new(p.router.0, p.router.1),
-                pe: p.local,
-            };
-            for i in 0..count {
-                let key = p.key_base.wrapping_add(i as u32);
-                let root = trees.add(params, router, source, key)?;
-                if let Some(k) = self.keys.get_mut(base + i) {
+        for (part, &(base, _)) in per_pe.into_iter().zip(&self.pes) {
+            let (shapes, index) = part?;
+            let roots: Vec<u32> = shapes.into_iter().map(|s| trees.insert(s)).collect();
+            for (i, j) in index.into_iter().enumerate() {
+                if let (Some(k), Some(&root)) = (self.keys.get_mut(base + i), roots.get(j)) {
                     k.tree = root;
                 }
             }

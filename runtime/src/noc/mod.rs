@@ -116,4 +116,4 @@ pub use port::{Direction, Port, PortSet, MAX_LOCAL_PORTS, MESH_PORTS};
 pub use route::{Router, XyRouter};
 pub use sim::{simulate, CountedRun, Simulator};
 pub use stats::{Delivery, LinkStats, NocStats, PeDeliveries};
-pub use tree::{TreePacket, TreeSet};
+pub use tree::{TreePacket, TreeSet, TreeShape};

@@ -64,8 +64,8 @@ const MAX_VISITS: usize = 1 << 20;
 pub struct TreeSet {
     visits: Vec<Visit>,
     hops: Vec<Hop>,
-    /// A tree's visits and hops (relative indices) → its root, to store each shape once.
-    seen: HashMap<(Vec<Visit>, Vec<Hop>), u32>,
+    /// A tree's shape (relative indices) → its root, to store each shape once.
+    seen: HashMap<TreeShape, u32>,
 }
 
 /// A packet for [`Simulator::run_trees`]: its tree's root (from [`TreeSet::add`]), its key
@@ -102,9 +102,7 @@ impl TreeSet {
     }
 
     /// Resolves the tree of `key` sent by `source` through `router` on the mesh of `params`
-    /// and returns its root for [`TreePacket::root`]. Errors: invalid parameters, a source off
-    /// the mesh (as [`NocError::BadSource`] with packet 0), or a tree larger than the builder
-    /// expands (reported as the hop limit: only a routing loop makes one).
+    /// and returns its root for [`TreePacket::root`] (see [`TreeShape::resolve`] for errors).
     pub fn add<R: Router + ?Sized>(
         &mut self,
         params: &NocParams,
@@ -112,6 +110,52 @@ impl TreeSet {
         source: PeId,
         key: u32,
     ) -> Result<u32, NocError> {
+        Ok(self.insert(TreeShape::resolve(params, router, source, key)?))
+    }
+
+    /// Stores `shape` (once: an equal shape stored before gives its root) and returns its root.
+    pub fn insert(&mut self, shape: TreeShape) -> u32 {
+        if let Some(&root) = self.seen.get(&shape) {
+            return root;
+        }
+        let root = self.visits.len() as u32;
+        let hop0 = self.hops.len() as u32;
+        self.visits.extend(shape.visits.iter().map(|v| Visit {
+            first: v.first + hop0,
+            ..*v
+        }));
+        self.hops.extend(shape.hops.iter().map(|h| Hop {
+            next: if h.kind == HopKind::Router {
+                h.next + root
+            } else {
+                0
+            },
+            ..*h
+        }));
+        self.seen.insert(shape, root);
+        root
+    }
+}
+
+/// One key's tree, resolved but not yet stored: shapes can be resolved in parallel and
+/// stored in a fixed order, so the set does not depend on threads.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TreeShape {
+    visits: Vec<Visit>,
+    hops: Vec<Hop>,
+}
+
+impl TreeShape {
+    /// Resolves the tree of `key` sent by `source` through `router` on the mesh of `params`.
+    /// Errors: invalid parameters, a source off the mesh (as [`NocError::BadSource`] with
+    /// packet 0), or a tree larger than the builder expands (reported as the hop limit: only a
+    /// routing loop makes one).
+    pub fn resolve<R: Router + ?Sized>(
+        params: &NocParams,
+        router: &R,
+        source: PeId,
+        key: u32,
+    ) -> Result<TreeShape, NocError> {
         params.validate()?;
         let mesh = Mesh::new(params);
         let s = source.router;
@@ -204,25 +248,7 @@ impl TreeSet {
                 v.count = (hops.len() - first) as u32;
             }
         }
-        if let Some(&root) = self.seen.get(&(visits.clone(), hops.clone())) {
-            return Ok(root);
-        }
-        let root = self.visits.len() as u32;
-        let hop0 = self.hops.len() as u32;
-        self.visits.extend(visits.iter().map(|v| Visit {
-            first: v.first + hop0,
-            ..*v
-        }));
-        self.hops.extend(hops.iter().map(|h| Hop {
-            next: if h.kind == HopKind::Router {
-                h.next + root
-            } else {
-                0
-            },
-            ..*h
-        }));
-        self.seen.insert((visits, hops), root);
-        Ok(root)
+        Ok(TreeShape { visits, hops })
     }
 }
 
