@@ -184,15 +184,20 @@ fn specs(count: usize, seed: u64, st: &mut Stats) -> Vec<(gen::Spec, gen::Built)
     out
 }
 
+/// Checks every model, in parallel on the current rayon pool; outcomes in model order.
+fn check_all(models: &[(gen::Spec, gen::Built)]) -> Vec<Outcome> {
+    models
+        .par_iter()
+        .map(|(_, b)| run::check(&b.graph, &b.opts))
+        .collect()
+}
+
 /// Runs `count` buildable models from seeds `seed, seed + 1, ...` in parallel and collects the
 /// results in seed order.
 fn batch(count: usize, seed: u64) -> Stats {
     let mut st = Stats::default();
     let models = specs(count, seed, &mut st);
-    let outcomes: Vec<Outcome> = models
-        .par_iter()
-        .map(|(_, b)| run::check(&b.graph, &b.opts))
-        .collect();
+    let outcomes = check_all(&models);
     let saved = saved_signatures();
     for ((spec, built), out) in models.iter().zip(outcomes) {
         st.models += 1;
@@ -329,6 +334,27 @@ fn random_models_match_reference_on_spinnaker2() {
     ] {
         assert!(st.features.contains_key(f), "no model with `{f}`");
     }
+}
+
+/// Verdicts and counts of a batch do not depend on the number of threads (the long batch runs
+/// models in parallel; each model's emulator runs its samples in parallel too).
+#[test]
+fn batch_results_do_not_depend_on_threads() {
+    let mut st = Stats::default();
+    let models = specs(12, 100, &mut st);
+    let on = |n: usize| -> Vec<String> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .expect("a thread pool");
+        pool.install(|| check_all(&models))
+            .into_iter()
+            .map(|o| format!("{:?} {:?} {:?}", o.verdict, o.counts, o.features))
+            .collect()
+    };
+    let one = on(1);
+    assert_eq!(one, on(3));
+    assert!(one.iter().any(|v| v.starts_with("Pass")), "{one:?}");
 }
 
 /// Long run: `SNNC_DIFF_COUNT` models (default 1000) from `SNNC_DIFF_SEED` (default 1000000).

@@ -183,6 +183,9 @@ pub enum MachineKind {
     Odd(u8, u8),
     /// Tiny chips at 10 MHz: 10,000 cycles per tick, so the cycle budget cuts slices.
     Slow(u8, u8),
+    /// SpiNNaker2 chips (8 × 5 mesh, 38 QPEs: two empty slots) with 4 KiB of SRAM per PE, on a
+    /// board of 1 × `y` chips: large models cross from one chip row to the next.
+    Column(u8),
 }
 
 impl MachineKind {
@@ -226,6 +229,14 @@ impl MachineKind {
                 m.chip.clock_hz = 10_000_000;
                 m
             }
+            MachineKind::Column(y) => Machine {
+                chip: Chip {
+                    sram_per_pe_bytes: 5 * 1024,
+                    reserved_sram_per_pe_bytes: 1024,
+                    ..Chip::default()
+                },
+                board: board(1, y),
+            },
         }
     }
 }
@@ -302,13 +313,32 @@ pub fn generate(seed: u64) -> Spec {
     } else {
         r.upto(0, n_layers - 1)
     };
-    let machine = match r.upto(0, 19) {
-        0..=6 => MachineKind::Default,
-        7..=11 => MachineKind::Tiny(r.upto(1, 3) as u8, r.upto(1, 2) as u8),
-        12..=14 => MachineKind::Micro(r.upto(1, 4) as u8, r.upto(1, 3) as u8),
+    let mut machine = match r.upto(0, 19) {
+        0..=4 => MachineKind::Default,
+        5 => MachineKind::Column(r.upto(1, 2) as u8),
+        6..=9 => MachineKind::Tiny(r.upto(1, 3) as u8, r.upto(1, 2) as u8),
+        10..=14 => MachineKind::Micro(r.upto(1, 4) as u8, r.upto(1, 3) as u8),
         15..=17 => MachineKind::Odd(r.upto(1, 2) as u8, r.upto(1, 2) as u8),
         _ => MachineKind::Slow(r.upto(1, 2) as u8, r.upto(1, 2) as u8),
     };
+    // Most models should fit their machine: a small machine that clearly cannot hold the
+    // model is replaced by the default chip (a few are kept, to see the refusal).
+    if !fits(&layers, n_in, machine) && r.chance(95) {
+        // First a bigger board of the same chips, then the default chip.
+        let boards = [(2, 1), (2, 2), (3, 2), (4, 2), (4, 3)];
+        let bigger = boards.iter().find_map(|&(x, y)| {
+            let m = match machine {
+                MachineKind::Tiny(..) => MachineKind::Tiny(x, y),
+                MachineKind::Micro(..) => MachineKind::Micro(x, y),
+                MachineKind::Odd(..) => MachineKind::Odd(x, y),
+                MachineKind::Slow(..) => MachineKind::Slow(x, y),
+                MachineKind::Column(_) => MachineKind::Column(y),
+                MachineKind::Default => MachineKind::Default,
+            };
+            fits(&layers, n_in, m).then_some(m)
+        });
+        machine = bigger.unwrap_or(MachineKind::Default);
+    }
     Spec {
         seed,
         input,
@@ -332,6 +362,35 @@ pub fn generate(seed: u64) -> Spec {
         ]),
         max_rate: r.pick(&[10, 10, 10, 10, 2, 30, 100]),
     }
+}
+
+/// A rough check that the layers fit the machine's PE SRAM (synapse words, per-neuron state
+/// and the rows of a single neuron), with room for slicing overheads.
+fn fits(layers: &[Layer], n_in: usize, machine: MachineKind) -> bool {
+    let m = machine.machine();
+    let budget = m.sram_budget_per_pe() as f64;
+    let capacity = f64::from(m.total_pes()) * budget;
+    let mut need = n_in as f64 * 8.0;
+    for l in layers {
+        let fan_in: f64 = l
+            .proj
+            .iter()
+            .map(|p| {
+                let pre = if p.from == 0 {
+                    n_in
+                } else {
+                    layers.get(p.from - 1).map_or(1, |x| x.n)
+                };
+                pre as f64 * f64::from(p.density.max(1)) / 100.0
+            })
+            .sum();
+        let per_neuron = 40.0 + 28.0 * l.proj.len() as f64 + 12.0 * fan_in;
+        if per_neuron > 0.6 * budget {
+            return false;
+        }
+        need += l.n as f64 * (40.0 + 28.0 * l.proj.len() as f64 + 4.0 * fan_in);
+    }
+    need < 0.4 * capacity
 }
 
 fn random_layer(r: &mut Rng, i: usize, n_layers: usize) -> Layer {
@@ -1063,6 +1122,7 @@ fn machine_class(m: MachineKind) -> &'static str {
         MachineKind::Micro(..) => "one-QPE chips",
         MachineKind::Odd(..) => "3x2 mesh of 4 QPEs (empty slots)",
         MachineKind::Slow(..) => "tiny chips at 10 MHz",
+        MachineKind::Column(..) => "SpiNNaker2 chips with 4 KiB SRAM, 1 x y board",
     }
 }
 

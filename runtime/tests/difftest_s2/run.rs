@@ -190,6 +190,10 @@ pub fn key_of(text: &str) -> String {
             c => out.push(c),
         }
     }
+    // Mesh directions vary with the placement, not with the kind of problem.
+    for d in ["North", "South", "East", "West"] {
+        out = out.replace(d, "<dir>");
+    }
     out.chars().take(120).collect()
 }
 

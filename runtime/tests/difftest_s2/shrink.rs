@@ -70,6 +70,11 @@ fn candidates(spec: &Spec) -> Vec<Spec> {
     for v in smaller(spec.steps) {
         push(&|s: &mut Spec| s.steps = v);
     }
+    for (i, l) in spec.layers.iter().enumerate() {
+        for v in smaller(l.n) {
+            push(&|s: &mut Spec| s.layers[i].n = v);
+        }
+    }
     if spec.machine != MachineKind::Default {
         push(&|s: &mut Spec| s.machine = MachineKind::Default);
         push(&|s: &mut Spec| s.machine = MachineKind::Tiny(1, 1));
@@ -79,12 +84,14 @@ fn candidates(spec: &Spec) -> Vec<Spec> {
             | MachineKind::Odd(x, y)
             | MachineKind::Slow(x, y) => (x, y),
             MachineKind::Default => (1, 1),
+            MachineKind::Column(y) => (1, y),
         };
         let with = |x: u8, y: u8| match spec.machine {
             MachineKind::Tiny(..) => MachineKind::Tiny(x, y),
             MachineKind::Micro(..) => MachineKind::Micro(x, y),
             MachineKind::Odd(..) => MachineKind::Odd(x, y),
             MachineKind::Slow(..) => MachineKind::Slow(x, y),
+            MachineKind::Column(..) => MachineKind::Column(y),
             MachineKind::Default => MachineKind::Default,
         };
         if x > 1 {
@@ -92,11 +99,6 @@ fn candidates(spec: &Spec) -> Vec<Spec> {
         }
         if y > 1 {
             push(&|s: &mut Spec| s.machine = with(x, y - 1));
-        }
-    }
-    for (i, l) in spec.layers.iter().enumerate() {
-        for v in smaller(l.n) {
-            push(&|s: &mut Spec| s.layers[i].n = v);
         }
     }
     for v in smaller(spec.n_in) {
@@ -160,9 +162,6 @@ fn candidates(spec: &Spec) -> Vec<Spec> {
             }
             if p.density != 100 {
                 e(&|q| q.density = 100);
-            }
-            if p.density > 3 {
-                e(&|q| q.density = 3);
             }
             if p.w != W::Pm1 {
                 e(&|q| q.w = W::Pm1);
@@ -239,22 +238,46 @@ fn simpler_layer(l: &Layer) -> Vec<Layer> {
 }
 
 /// The smallest spec reachable from `spec` by accepted simplifications for which `fails`
-/// holds, and the number of candidates tried (at most `budget`).
+/// holds, and the number of candidates tried (at most `budget`). After an accepted candidate
+/// the next pass continues at the same position of the new candidate list (lists of similar
+/// specs line up), so drastic candidates that failed are not retried after every small edit;
+/// it stops after a whole pass without progress.
 pub fn shrink(spec: &Spec, budget: usize, mut fails: impl FnMut(&Spec) -> bool) -> (Spec, usize) {
     let mut best = spec.clone();
     let mut tried = 0;
-    'outer: loop {
-        for c in candidates(&best) {
+    let mut at = 0;
+    // Candidates tried in a row without success: a whole list of them ends the search.
+    let mut idle = 0;
+    loop {
+        let cands = candidates(&best);
+        if cands.is_empty() || idle >= cands.len() {
+            break;
+        }
+        if at >= cands.len() {
+            at = 0;
+        }
+        let mut accepted = false;
+        while at < cands.len() {
             if tried >= budget {
-                break 'outer;
+                return (best, tried);
             }
             tried += 1;
-            if fails(&c) {
-                best = c;
-                continue 'outer;
+            let c = &cands[at];
+            if fails(c) {
+                best = c.clone();
+                idle = 0;
+                accepted = true;
+                break;
+            }
+            idle += 1;
+            at += 1;
+            if idle >= cands.len() {
+                return (best, tried);
             }
         }
-        break;
+        if !accepted {
+            at = 0;
+        }
     }
     (best, tried)
 }
