@@ -69,10 +69,10 @@ impl Table {
 pub(crate) struct TableRouter {
     width: u32,
     height: u32,
+    /// One per grid position. An empty QPE slot of a chip's partial last row is a plain router
+    /// position with no table (docs/spinnaker2.md, "Hop model"): it passes packets straight
+    /// through, which the compiler's trees rely on when they cross such a row vertically.
     tables: Vec<Table>,
-    /// Whether a QPE (and so a router) sits at each grid position: the last mesh row of a
-    /// chip may be partial, and its empty slots have no router to pass packets on.
-    present: Vec<bool>,
 }
 
 /// The mesh direction of a routing-file link index, `None` for the diagonal chip links the square
@@ -102,19 +102,6 @@ impl TableRouter {
             .saturating_mul(machine.board.chips_y);
         let count = (width as usize).saturating_mul(height as usize);
         let mut tables = vec![Table::default(); count];
-        let (mw, mh) = (machine.chip.mesh_width, machine.chip.mesh_height);
-        let present: Vec<bool> = (0..count)
-            .map(|i| {
-                let (gx, gy) = ((i % width as usize) as u32, (i / width as usize) as u32);
-                let q = snnc_targets::spinnaker2::machine::QpeCoord {
-                    chip_x: gx / mw,
-                    chip_y: gy / mh,
-                    qpe_x: gx % mw,
-                    qpe_y: gy % mh,
-                };
-                machine.qpe_index(q).is_some()
-            })
-            .collect();
         let mut listed = vec![false; count];
         for r in &routing.routers {
             let what = || {
@@ -157,12 +144,6 @@ impl TableRouter {
                     if nx < 0 || ny < 0 || nx >= i64::from(width) || ny >= i64::from(height) {
                         return Err(bad(format!("link {d:?} leads off the board")));
                     }
-                    let there = ny as usize * width as usize + nx as usize;
-                    if !present.get(there).copied().unwrap_or(false) {
-                        return Err(bad(format!(
-                            "link {d:?} leads to an empty QPE slot (no router there)"
-                        )));
-                    }
                     ports = ports.with(Port::Mesh(d));
                 }
                 for &p in &e.pes {
@@ -184,7 +165,6 @@ impl TableRouter {
             width,
             height,
             tables,
-            present,
         })
     }
 
@@ -201,15 +181,12 @@ impl TableRouter {
     /// Whether `router` has a neighbouring router through `d` (on the board, not an empty
     /// QPE slot).
     fn has_neighbour(&self, router: RouterId, d: Direction) -> bool {
-        let (x, y) = match d {
-            Direction::East if router.x + 1 < self.width => (router.x + 1, router.y),
-            Direction::West if router.x > 0 => (router.x - 1, router.y),
-            Direction::North if router.y + 1 < self.height => (router.x, router.y + 1),
-            Direction::South if router.y > 0 => (router.x, router.y - 1),
-            _ => return false,
-        };
-        let i = y as usize * self.width as usize + x as usize;
-        self.present.get(i).copied().unwrap_or(false)
+        match d {
+            Direction::East => router.x + 1 < self.width,
+            Direction::West => router.x > 0,
+            Direction::North => router.y + 1 < self.height,
+            Direction::South => router.y > 0,
+        }
     }
 }
 
