@@ -42,6 +42,7 @@ struct Stats {
     /// Refusals by reason: count and the first full message.
     refused: BTreeMap<String, (usize, String)>,
     dropped: usize,
+    dropped_seeds: Vec<u64>,
     invalid: BTreeMap<String, usize>,
     features: BTreeMap<String, usize>,
     sample_steps: usize,
@@ -216,9 +217,13 @@ fn batch(count: usize, seed: u64) -> Stats {
         st.counts.pes += c.pes;
         match out.verdict {
             Verdict::Pass => st.passed += 1,
-            Verdict::Dropped => st.dropped += 1,
+            Verdict::Dropped => {
+                st.dropped += 1;
+                st.dropped_seeds.push(spec.seed);
+            }
             Verdict::Refused { key, full } => {
-                st.refused.entry(key).or_insert((0, full)).0 += 1;
+                let example = format!("(seed {}) {full}", spec.seed);
+                st.refused.entry(key).or_insert((0, example)).0 += 1;
             }
             Verdict::Invalid(e) => *st.invalid.entry(run::key_of(&e)).or_default() += 1,
             Verdict::Mismatch { sig, detail } => {
@@ -272,6 +277,15 @@ fn print_stats(st: &Stats, secs: f64) {
         c.overruns,
         c.unmatched
     );
+    if !st.dropped_seeds.is_empty() {
+        let seeds: Vec<String> = st
+            .dropped_seeds
+            .iter()
+            .take(20)
+            .map(u64::to_string)
+            .collect();
+        o += &format!("seeds with NoC drops: {}\n", seeds.join(", "));
+    }
     o += "feature                                                     models\n";
     for (f, n) in &st.features {
         o += &format!("  {f:<58} {n:>6}\n");

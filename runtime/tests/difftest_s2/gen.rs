@@ -93,6 +93,9 @@ pub struct Rq {
     pub zp: bool,
     /// Bounds narrower than the output type.
     pub clamp: bool,
+    /// 0: a fitted multiplier and shift, 1: a power of two (`m = 1`, as quantize-snn writes
+    /// them), 2: the identity (`m = 1, s = 0`).
+    pub kind: u8,
 }
 
 /// How a projection multiplies.
@@ -166,6 +169,12 @@ pub struct Layer {
     /// Requant bounds left wide although several projections are added (the add may wrap:
     /// the lowering refuses it).
     pub wrap: bool,
+    /// The first projection's current is added a second time (`add(c, c)`: one gemm reached
+    /// twice).
+    pub twice: bool,
+    /// The first projection reuses the previous layer's first current (one requant fanning
+    /// out to two populations) when both layers have the same size and shape.
+    pub share: bool,
     pub seed: u64,
 }
 
@@ -306,7 +315,15 @@ pub fn generate(seed: u64) -> Spec {
     let n_layers = r.pick(&[1, 1, 2, 2, 2, 3, 3, 4, 5]);
     let mut layers: Vec<Layer> = Vec::new();
     for i in 0..n_layers {
-        layers.push(random_layer(&mut r, i, n_layers));
+        let mut l = random_layer(&mut r, i, n_layers);
+        if let (true, Some(prev)) = (l.share, layers.last()) {
+            // Sharing a current needs equal sizes, shapes and add widths.
+            l.n = prev.n;
+            l.shape = prev.shape;
+            l.twice = prev.twice;
+            l.proj.truncate(prev.proj.len());
+        }
+        layers.push(l);
     }
     let out = if r.chance(85) {
         n_layers - 1
@@ -433,7 +450,8 @@ fn random_layer(r: &mut Rng, i: usize, n_layers: usize) -> Layer {
     let state_bits = match r.upto(0, 9) {
         0..=3 => 16,
         4..=7 => 32,
-        _ => r.upto(6, 31) as u8,
+        8 => r.upto(2, 7) as u8,
+        _ => r.upto(8, 31) as u8,
     };
     Layer {
         n,
@@ -454,6 +472,8 @@ fn random_layer(r: &mut Rng, i: usize, n_layers: usize) -> Layer {
         },
         proj,
         wrap: r.chance(3),
+        twice: r.chance(4),
+        share: i > 0 && r.chance(6),
         seed: r.next(),
     }
 }
@@ -470,7 +490,7 @@ fn random_proj(r: &mut Rng, layer: usize, from: usize) -> Proj {
     let mut delay = [None; 3];
     for d in &mut delay {
         if r.chance(12) {
-            *d = Some(r.pick(&[0, 1, 1, 2, 3, 4]));
+            *d = Some(r.pick(&[0, 1, 1, 2, 3, 4, 7, 13]));
         }
     }
     // A feedback projection from `from - 1` into `layer` needs about that many steps of delay
@@ -496,6 +516,11 @@ fn random_proj(r: &mut Rng, layer: usize, from: usize) -> Proj {
         per_channel: r.chance(30),
         zp: r.chance(10),
         clamp: r.chance(20),
+        kind: match r.upto(0, 19) {
+            0..=15 => 0,
+            16..=18 => 1,
+            _ => 2,
+        },
     };
     // A delay or recurrent edge after the requant needs zero point 0 (else refused, rarely on
     // purpose).
@@ -525,7 +550,8 @@ fn random_proj(r: &mut Rng, layer: usize, from: usize) -> Proj {
             Form::GemmRank1,
         ]),
         acc_reshape: r.chance(20),
-        gain: r.range(-2, 2) as i8,
+        // Now and then far too much current: the membrane saturates.
+        gain: r.pick(&[-2, -1, 0, 0, 1, 2, 2, 9]),
         seed: r.next(),
     }
 }
@@ -924,6 +950,8 @@ pub fn build(spec: &Spec) -> Res<Built> {
     let mut pops: Vec<(Cur, Traffic)> = vec![(source, traffic)];
     // (int_lif node, its current) per layer.
     let mut lifs: Vec<(NodeId, NodeId)> = Vec::new();
+    // The previous layer's first current and its add width.
+    let mut shared: Option<(Cur, usize)> = None;
     for (i, l) in spec.layers.iter().enumerate() {
         let shape = layer_shape(l.n.max(1), l.shape);
         let op = lif_op(l, i, &shape, 1.0)?;
@@ -947,8 +975,17 @@ pub fn build(spec: &Spec) -> Res<Built> {
         if k == 0 {
             return Err(format!("layer {i} has no projections"));
         }
+        // The add's width: every current's bounds are narrowed to a `k_eff`-th of its type.
+        let k_eff = k + usize::from(l.twice);
         let mut currents = Vec::new();
-        for p in &l.proj {
+        for (j, p) in l.proj.iter().enumerate() {
+            if let (0, true, Some((c, kk))) = (j, l.share, &shared) {
+                if *kk == k_eff && c.shape == post.shape {
+                    b.feat("one requant feeding two populations");
+                    currents.push(c.clone());
+                    continue;
+                }
+            }
             let from = p.from.min(nl);
             let (pre, tr) = pops[from].clone();
             let rec = p.rec.iter().any(|x| *x);
@@ -962,9 +999,14 @@ pub fn build(spec: &Spec) -> Res<Built> {
             } else if from + 1 < i + 1 && from > 0 || (from == 0 && i > 0) {
                 b.feat("skip projection");
             }
-            let c = projection(&mut b, p, &pre, tr, &post, unit, k, l.wrap)?;
+            let c = projection(&mut b, p, &pre, tr, &post, unit, k_eff, l.wrap)?;
             currents.push(c);
         }
+        if l.twice {
+            b.feat("a current added to itself");
+            currents.push(currents[0].clone());
+        }
+        shared = Some((currents[0].clone(), k_eff));
         if k > 1 {
             b.feat(format!("add-merge of {} projections", k.min(4)));
             if k > 4 {
@@ -1386,9 +1428,23 @@ fn projection(
     let (mut ms, mut ss) = (Vec::new(), Vec::new());
     for _ in 0..channels {
         let jitter = 0.7 + 0.6 * r.unit();
-        let (m, s) = mult_shift(target / spread * jitter);
+        let ratio = target / spread * jitter;
+        let (m, s) = match p.rq.kind {
+            0 => mult_shift(ratio),
+            // The power of two nearest the ratio (never a left shift).
+            1 => (1, (-ratio.log2().round()).clamp(0.0, 62.0) as i64),
+            _ => (1, 0),
+        };
         ms.push(m);
         ss.push(s);
+    }
+    match p.rq.kind {
+        1 => b.feat("requant by a power of two"),
+        2 => b.feat("requant identity (m = 1, s = 0)"),
+        _ => {}
+    }
+    if p.gain > 4 {
+        b.feat("requant gain far above the current unit (saturation)");
     }
     let (tlo, thi) = p.rq.out.int_range().ok_or("no range")?;
     let (mut lo, mut hi) = (tlo, thi);

@@ -178,6 +178,9 @@ fn candidates(spec: &Spec) -> Vec<Spec> {
             if p.rq.clamp {
                 e(&|q| q.rq.clamp = false);
             }
+            if p.rq.kind != 0 {
+                e(&|q| q.rq.kind = 0);
+            }
             if p.rq.out != DType::I16 {
                 e(&|q| q.rq.out = DType::I16);
             }
@@ -211,6 +214,12 @@ fn simpler_layer(l: &Layer) -> Vec<Layer> {
     }
     if l.wrap {
         e(&|c| c.wrap = false);
+    }
+    if l.twice {
+        e(&|c| c.twice = false);
+    }
+    if l.share {
+        e(&|c| c.share = false);
     }
     let lif = l.lif;
     if lif.params != 0 {
