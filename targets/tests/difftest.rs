@@ -1,13 +1,27 @@
-//! Differential testing of the ARM targets (issue 6): seeded random integer models
-//! (`difftest/gen.rs`) run on the reference interpreter, the plan executor, the host JIT, the C
-//! backend on the host and, for some, the C backend under `qemu-system-arm` (Cortex-M4) and the
-//! aarch64 object under `qemu-aarch64`; every output byte must match. A mismatch is shrunk
+//! Differential testing of the ARM targets (issue 6): seeded random models (`difftest/gen.rs`:
+//! an integer core of dense/binary/conv/pool/requant/int_lif/elementwise/clip/reshape layers;
+//! `difftest/ext.rs`: float sections with f32 dense layers, sign-stored ±s rows and BatchNorm
+//! between dequantize and quantize, up to 4 inputs and 4 outputs, and `delay`/recurrent models)
+//! run on the reference interpreter, the plan executor, the host JIT, the C backend on the host
+//! and, for some, the C backend under `qemu-system-arm` (Cortex-M4) and the aarch64 object under
+//! `qemu-aarch64`; every output byte must match (f32 outputs that are NaN on both sides may
+//! differ in their NaN bits). Models with a `delay` or a recurrent edge must be refused by every
+//! ARM target with an error naming the node; they are counted as refused. A mismatch is shrunk
 //! (`difftest/shrink.rs`) to a minimal model, printed with its seed and saved as
 //! `tests/regressions/<seed>.ir`, which [`regressions_replay_on_every_target`] replays.
 //!
-//! Long runs: `SNNC_DIFF_COUNT=10000 SNNC_DIFF_SEED=1 [SNNC_DIFF_QEMU=1] cargo test -p
+//! Speed (`difftest/pipeline.rs`): seeds are prepared a chunk at a time on all cores, and each
+//! chunk's models run as one batch per external target (one host program, one Cortex-M4
+//! firmware image, one aarch64 program: `snnc_targets::arm::batch`) while the next chunk is
+//! prepared. Results are merged in seed order, so the report does not depend on the number of
+//! threads (`RAYON_NUM_THREADS`).
+//!
+//! Long runs: `SNNC_DIFF_COUNT=10000 SNNC_DIFF_SEED=1 [SNNC_DIFF_QEMU=all] cargo test -p
 //! snnc-targets --release --test difftest -- --ignored --nocapture long_batch` prints the time
-//! taken and a coverage table (kernel kinds and model features).
+//! taken, a coverage table (kernel kinds and model features) and the time per phase.
+//! `SNNC_DIFF_QEMU=all` (or `1`) runs every model under both QEMUs, `SNNC_DIFF_QEMU=N` the
+//! first N; `SNNC_DIFF_CHUNK` sets the models per batch (32); `SNNC_DIFF_KEEP=1` keeps the
+//! generated artifacts in the temporary directory.
 //! QEMU runs need `qemu-system-arm`, `arm-none-eabi-gcc`, `qemu-aarch64` and
 //! `aarch64-linux-gnu-gcc` (scripts/install_deps.sh) and fail naming the missing package.
 
@@ -48,6 +62,9 @@ struct Stats {
     refused: BTreeMap<String, usize>,
     /// f32 output elements that were NaN on both sides with different bits (accepted).
     nan_payloads: usize,
+    /// f32 output elements of the reference that are NaN, ±∞ and subnormal (coverage of the
+    /// special values).
+    special_outputs: [usize; 3],
     /// Seconds per phase (see [`Times`]).
     times: BTreeMap<&'static str, f64>,
 }
@@ -208,6 +225,9 @@ fn account(st: &mut Stats, m: &pipeline::Model, qemu: bool) {
     let (spec, built) = (&m.spec, &m.built);
     let (bad, nans) = pipeline::verdict(m);
     st.nan_payloads += nans;
+    for (i, n) in pipeline::special_outputs(m).into_iter().enumerate() {
+        st.special_outputs[i] += n;
+    }
     if let Some((target, detail)) = bad {
         // A batched target's failure is confirmed on the model alone (the single harness).
         let mut batch_only = false;
@@ -306,8 +326,8 @@ fn print_stats(st: &Stats, secs: f64) {
         o += &format!("  {n:>5}  {r}\n");
     }
     o += &format!(
-        "f32 outputs NaN on both sides with other bits (accepted): {}\n",
-        st.nan_payloads
+        "f32 output elements of the reference: {} NaN, {} infinite, {} subnormal; NaN on both sides with other bits (accepted): {}\n",
+        st.special_outputs[0], st.special_outputs[1], st.special_outputs[2], st.nan_payloads
     );
     o += "time by phase (seconds; per-model phases summed over threads):\n";
     for (p, t) in &st.times {
@@ -327,7 +347,8 @@ fn env_num(name: &str, default: u64) -> u64 {
 }
 
 /// The fixed-seed batch of `cargo test`: 40 models on the plan executor, the JIT and host C,
-/// the first 8 also under both QEMUs.
+/// the first 8 also under both QEMUs; it must reach the integer and the float kernels, and
+/// models with several inputs and outputs.
 #[test]
 fn random_models_match_reference_on_every_arm_target() {
     let t0 = Instant::now();
@@ -342,23 +363,38 @@ fn random_models_match_reference_on_every_arm_target() {
         "requant",
         "int_lif",
         "elementwise",
+        "dense_f32",
+        "scale_shift",
+        "dequantize",
     ] {
         assert!(st.kernels.contains_key(k), "no {k} kernel in the batch");
+    }
+    for f in [
+        "inputs: 2",
+        "outputs: 2",
+        "dense f32: rows ±s (stored as signs)",
+    ] {
+        assert!(
+            st.features.contains_key(f),
+            "no model with `{f}` in the batch"
+        );
     }
 }
 
 /// Long run: `SNNC_DIFF_COUNT` models (default 1000) from `SNNC_DIFF_SEED` (default 1000000);
-/// `SNNC_DIFF_QEMU=1` runs every model under both QEMUs, else the first `SNNC_DIFF_QEMU_N`
-/// (default 0).
+/// `SNNC_DIFF_QEMU=all` (or `1`) runs every model under both QEMUs, `SNNC_DIFF_QEMU=N` (N > 1)
+/// or `SNNC_DIFF_QEMU_N=N` the first N (default none).
 #[test]
 #[ignore = "long run: set SNNC_DIFF_COUNT / SNNC_DIFF_SEED / SNNC_DIFF_QEMU"]
 fn long_batch() {
     let count = env_num("SNNC_DIFF_COUNT", 1000) as usize;
     let seed = env_num("SNNC_DIFF_SEED", 1_000_000);
-    let qemu = if env_num("SNNC_DIFF_QEMU", 0) == 1 {
-        count
-    } else {
-        env_num("SNNC_DIFF_QEMU_N", 0) as usize
+    let qemu = match std::env::var("SNNC_DIFF_QEMU").as_deref().map(str::trim) {
+        Ok("all" | "1") => count,
+        Ok(n) => n
+            .parse()
+            .unwrap_or_else(|_| env_num("SNNC_DIFF_QEMU_N", 0) as usize),
+        Err(_) => env_num("SNNC_DIFF_QEMU_N", 0) as usize,
     };
     let t0 = Instant::now();
     let st = batch(count, seed, qemu);

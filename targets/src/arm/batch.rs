@@ -431,3 +431,125 @@ mod tests {
             .contains(&"snnc_model_run=snnc_b0_entry".to_string()));
     }
 }
+
+/// Two small plans (a stateless binary layer, a stateful LIF layer with two inputs and two
+/// outputs) with inputs and the plan executor's outputs, for the batch runners' tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use crate::arm::plan::{BinaryOp, Kernel, Place, Plan, PlanMachine, Port, Reset, Value};
+    use snnc_ir::DType;
+
+    fn value(name: &str, dtype: DType, shape: Vec<usize>, place: Place) -> Value {
+        Value {
+            name: name.into(),
+            dtype,
+            shape,
+            place,
+        }
+    }
+
+    fn port(name: &str, value: usize) -> Port {
+        Port {
+            name: name.into(),
+            value,
+        }
+    }
+
+    /// `y = popcount layer 64 → 4` (stateless).
+    pub fn binary() -> Plan {
+        Plan {
+            name: "bin".into(),
+            stateful: false,
+            values: vec![
+                value("x", DType::Bin, vec![1, 64], Place::Input(0)),
+                value("y", DType::I32, vec![1, 4], Place::Output(0)),
+            ],
+            kernels: vec![Kernel::DenseBin {
+                x: 0,
+                y: 1,
+                rows: 1,
+                k: 64,
+                n: 4,
+                w: vec![0, u32::MAX, 0x5555_5555, 1, 7, 0, 0xffff_0000, 3],
+                bias: Some(vec![1, -2, 3, 0]),
+            }],
+            inputs: vec![port("x", 0)],
+            outputs: vec![port("y", 1)],
+            arena_bytes: 0,
+            state_bytes: 0,
+        }
+    }
+
+    /// `s = a + b` (i16), spikes of a LIF over `s`, and `s` itself as a second output.
+    pub fn lif() -> Plan {
+        Plan {
+            name: "lif".into(),
+            stateful: true,
+            values: vec![
+                value("a", DType::I16, vec![3], Place::Input(0)),
+                value("b", DType::I16, vec![3], Place::Input(1)),
+                value("s", DType::I16, vec![3], Place::Output(1)),
+                value("spk", DType::Bool, vec![3], Place::Output(0)),
+            ],
+            kernels: vec![
+                Kernel::Elementwise {
+                    op: BinaryOp::Add,
+                    a: 0,
+                    b: 1,
+                    y: 2,
+                    shape: [1, 1, 1, 3],
+                    a_strides: [0, 0, 0, 1],
+                    b_strides: [0, 0, 0, 1],
+                },
+                Kernel::IntLif {
+                    x: 2,
+                    y: 3,
+                    n: 3,
+                    state: 0,
+                    decay: vec![3, 4, 2],
+                    bias: vec![0, 1, -1],
+                    threshold: vec![100, 50, 400],
+                    v_reset: vec![0, -5, 0],
+                    frac_bits: 2,
+                    lo: -(1 << 15),
+                    hi: (1 << 15) - 1,
+                    reset: Reset::Subtract,
+                },
+            ],
+            inputs: vec![port("a", 0), port("b", 1)],
+            outputs: vec![port("spk", 3), port("s", 2)],
+            arena_bytes: 0,
+            state_bytes: 16,
+        }
+    }
+
+    /// Input bytes for `n` samples of `t` steps and the executor's output bytes.
+    pub fn io(plan: &Plan, n: usize, t: usize, salt: u8) -> (Vec<u8>, Vec<u8>) {
+        let per: Vec<usize> = plan
+            .inputs
+            .iter()
+            .map(|p| plan.values[p.value].bytes())
+            .collect();
+        let total: usize = per.iter().sum();
+        let input: Vec<u8> = (0..n * t * total)
+            .map(|i| (i as u8).wrapping_mul(37).wrapping_add(salt))
+            .collect();
+        let mut m = PlanMachine::new(plan);
+        let mut out = Vec::new();
+        for (k, step) in input.chunks(total).enumerate() {
+            if k % t == 0 {
+                m.init();
+            }
+            let mut ins = Vec::new();
+            let mut at = 0;
+            for &b in &per {
+                ins.push(&step[at..at + b]);
+                at += b;
+            }
+            for y in m.run(&ins).unwrap_or_else(|e| panic!("{e}")) {
+                out.extend(y);
+            }
+        }
+        (input, out)
+    }
+}

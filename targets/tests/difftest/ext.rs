@@ -194,7 +194,17 @@ pub fn generate(seed: u64, n_layers: usize) -> Ext {
         ext.inputs = (0..r.upto(1, 3))
             .map(|_| ExtraInput {
                 at: r.upto(0, n_layers),
-                dtype: r.pick(&[DType::F32, DType::I8, DType::U8, DType::I16, DType::Bool]),
+                dtype: r.pick(&[
+                    DType::F32,
+                    DType::F32,
+                    DType::I8,
+                    DType::U8,
+                    DType::I16,
+                    DType::U16,
+                    DType::I32,
+                    DType::Bool,
+                    DType::Bin,
+                ]),
                 join: r.pick(&[Join::Add, Join::Add, Join::Mul, Join::Own]),
                 seed: r.next(),
             })

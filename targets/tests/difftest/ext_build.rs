@@ -404,6 +404,8 @@ impl Builder {
             let r = &mut r;
             let room = self.g.outputs().len() + 1 < MAX_PORTS;
             let join = match inp.join {
+                _ if inp.dtype == DType::Bin && !room => continue,
+                _ if inp.dtype == DType::Bin => Join::Own,
                 Join::Own if !room => Join::Add,
                 Join::Add | Join::Mul if matches!(c.dtype, DType::Bin | DType::F32) && room => {
                     Join::Own
@@ -467,12 +469,29 @@ impl Builder {
         Ok(c)
     }
 
-    /// A small branch from an extra input to an output of its own.
+    /// A small branch from an extra input to an output of its own (sometimes the input itself).
     fn own_branch(&mut self, x: Cur, r: &mut Rng) -> Res<Cur> {
         let n = r.upto(1, 12);
-        if matches!(x.dtype, DType::F32 | DType::Bool) && r.chance(50) {
+        if r.chance(12) {
+            self.feat("an input that is also an output");
+            return Ok(x);
+        }
+        if matches!(x.dtype, DType::F32 | DType::Bool | DType::Bin) && r.chance(50) {
             let signs = r.chance(30);
             return self.fdense(x, r, n, signs, true, false, 0, false, false);
+        }
+        let gm = Gemm {
+            trans_b: true,
+            ..Gemm::default()
+        };
+        let k = numel(&x.shape);
+        if x.dtype == DType::Bin {
+            let w = (0..n * k)
+                .map(|_| if r.chance(50) { 1 } else { -1 })
+                .collect();
+            let wid = self.ints("wb", DType::Bin, vec![n, k], w)?;
+            self.feat("dense binary on a graph input");
+            return self.node("own_dense_bin", Op::Gemm(gm), &[x.id, wid]);
         }
         let x = if x.dtype == DType::F32 {
             let s = self.konst("qs", f32s(vec![], vec![(0.5 + r.unit()) / 32.0])?);
@@ -485,15 +504,10 @@ impl Builder {
                 &[x.id, s],
             )?
         } else {
-            x
+            self.int_input(x, r, true, false)?
         };
-        let k = numel(&x.shape);
         let w = (0..n * k).map(|_| r.range(-128, 127)).collect();
         let wid = self.ints("w", DType::I8, vec![n, k], w)?;
-        let gm = Gemm {
-            trans_b: true,
-            ..Gemm::default()
-        };
         self.node("own_dense", Op::Gemm(gm), &[x.id, wid])
     }
 

@@ -251,7 +251,8 @@ pub fn generate(seed: u64) -> Spec {
         layers,
         out,
         steps: if stateful { r.upto(1, 6) } else { 1 },
-        samples: 8,
+        // 8 ordinary samples and 2 of special values (run.rs).
+        samples: 10,
         ext,
     }
 }

@@ -258,3 +258,28 @@ pub fn verdict(m: &Model) -> (Option<(Target, String)>, usize) {
     }
     (None, nans)
 }
+
+/// How many f32 output elements of the reference are NaN, infinite and subnormal.
+pub fn special_outputs(m: &Model) -> [usize; 3] {
+    let mut n = [0; 3];
+    let mut at = 0;
+    while at < m.want.len() {
+        for p in &m.plan.outputs {
+            let v = &m.plan.values[p.value];
+            let b = v.bytes();
+            if v.dtype == snnc_ir::DType::F32 {
+                for c in m.want[at..at + b].chunks(4) {
+                    let f = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                    n[0] += usize::from(f.is_nan());
+                    n[1] += usize::from(f.is_infinite());
+                    n[2] += usize::from(f.is_subnormal());
+                }
+            }
+            at += b;
+        }
+        if m.plan.outputs.is_empty() {
+            break;
+        }
+    }
+    n
+}

@@ -70,14 +70,19 @@ pub fn samples(g: &Graph, n: usize, seed: u64) -> Vec<Vec<Tensor>> {
 }
 
 /// Samples of one input. Floats: sample 0 is all zeros, sample 1 large magnitudes of
-/// alternating sign; the rest are random in a range quantization resolves, in steps of 1/256
-/// (so rounding ties occur), with about one element in ten an edge value. Integers: uniform
-/// over the dtype's range (clipped to ±100000).
+/// alternating sign; samples 2 to 7 are random in a range quantization resolves, in steps of
+/// 1/256 (so rounding ties occur), with about one element in ten an edge value. Integers:
+/// uniform over the dtype's range (clipped to ±100000). Samples from 8 on hold special values
+/// (see [`special_sample`]).
 fn input_samples(ty: &snnc_ir::TensorType, n: usize, seed: u64) -> Vec<Tensor> {
     let mut r = Rng::new(seed);
+    let mut special = Rng::new(seed ^ 0x05be_c1a1);
     let count: usize = ty.shape.iter().product();
     (0..n)
         .map(|s| {
+            if s >= 8 {
+                return special_sample(ty, s, &mut special);
+            }
             if ty.dtype != DType::F32 {
                 let (lo, hi) = ty.dtype.int_range().unwrap_or((0, 1));
                 let (lo, hi) = (lo.max(-100_000), hi.min(100_000));
@@ -116,6 +121,64 @@ fn input_samples(ty: &snnc_ir::TensorType, n: usize, seed: u64) -> Vec<Tensor> {
             Tensor::from_f32(ty.shape.clone(), v).unwrap()
         })
         .collect()
+}
+
+/// Sample `s ≥ 8` of an input: even ones cycle through IEEE special values (NaN, ±∞, ±0,
+/// subnormals, ±f32::MAX, the smallest normal, ties) or the integer dtype's extremes; odd ones
+/// draw magnitudes log-uniformly from 1e-45 to 3e38 with random signs (integers: uniform over
+/// the whole dtype range).
+fn special_sample(ty: &snnc_ir::TensorType, s: usize, r: &mut Rng) -> Tensor {
+    let count: usize = ty.shape.iter().product();
+    if ty.dtype != DType::F32 {
+        let (lo, hi) = ty.dtype.int_range().unwrap_or((0, 1));
+        let v = (0..count)
+            .map(|i| {
+                let v = if s % 2 == 0 {
+                    [lo, hi, 0, lo + 1, hi - 1, 1, -1][(i + s) % 7].clamp(lo, hi)
+                } else {
+                    r.range(lo, hi)
+                };
+                match ty.dtype {
+                    DType::Bin if v < 0 => -1,
+                    DType::Bin => 1,
+                    _ => v,
+                }
+            })
+            .collect();
+        return Tensor::from_i64(ty.dtype, ty.shape.clone(), v).unwrap();
+    }
+    const SPECIAL: [f32; 14] = [
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        -0.0,
+        1e-45,
+        -1e-40,
+        f32::MAX,
+        -f32::MAX,
+        f32::MIN_POSITIVE,
+        0.5,
+        -2.5,
+        3e38,
+        -1.5,
+        1.0,
+    ];
+    let v = (0..count)
+        .map(|i| {
+            if s % 2 == 0 {
+                SPECIAL[(i + s / 2) % SPECIAL.len()]
+            } else {
+                let e = r.unit() * 83.0 - 45.0;
+                let m = 10f32.powf(e);
+                if r.chance(50) {
+                    -m
+                } else {
+                    m
+                }
+            }
+        })
+        .collect();
+    Tensor::from_f32(ty.shape.clone(), v).unwrap()
 }
 
 /// Raw input bytes and the reference's output bytes for `xs` (one tensor per graph input per

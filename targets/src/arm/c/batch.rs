@@ -150,3 +150,103 @@ pub fn run_host_batch(items: &[BatchItem]) -> Vec<Result<Vec<u8>, ArmError>> {
 pub fn run_qemu_batch(items: &[BatchItem], cpu: Cpu) -> Vec<Result<Vec<u8>, ArmError>> {
     run(items, &Qemu(cpu), cpu.name())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arm::batch::fixtures::{binary, io, lif};
+    use crate::arm::c::{emit, COptions};
+
+    /// Input bytes, expected output bytes, samples and steps of one model.
+    type Data = (Vec<u8>, Vec<u8>, usize, usize);
+
+    /// Writes the C of both fixture plans (the second twice, with other inputs); returns their
+    /// directories, inputs and expected outputs.
+    fn items(tag: &str) -> (Vec<std::path::PathBuf>, Vec<Data>) {
+        let root = std::env::temp_dir().join(format!("snnc-cbatch-{tag}-{}", std::process::id()));
+        let mut dirs = Vec::new();
+        let mut data = Vec::new();
+        for (i, (plan, n, t)) in [(binary(), 3, 1), (lif(), 2, 4), (lif(), 1, 5)]
+            .into_iter()
+            .enumerate()
+        {
+            let d = root.join(format!("m{i}"));
+            emit(&plan, &COptions::default())
+                .and_then(|a| a.write_to(&d))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let (x, y) = io(&plan, n, t, i as u8);
+            dirs.push(d);
+            data.push((x, y, n, t));
+        }
+        (dirs, data)
+    }
+
+    fn check(tag: &str, run: impl Fn(&[BatchItem]) -> Vec<Result<Vec<u8>, ArmError>>) {
+        let (dirs, data) = items(tag);
+        let mut list: Vec<BatchItem> = dirs
+            .iter()
+            .zip(&data)
+            .map(|(dir, (x, _, n, t))| BatchItem {
+                dir,
+                input: x,
+                n: *n,
+                t: *t,
+            })
+            .collect();
+        // One item whose input is one byte short: it alone fails.
+        let short = &data[1].0[1..];
+        list.insert(
+            1,
+            BatchItem {
+                dir: &dirs[1],
+                input: short,
+                n: data[1].2,
+                t: data[1].3,
+            },
+        );
+        // A model that traps when run: the batch is split until it is alone.
+        let trap = dirs[0].with_file_name("trap");
+        let write = |f: &str, text: &str| {
+            std::fs::create_dir_all(&trap).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::write(trap.join(f), text).unwrap_or_else(|e| panic!("{e}"));
+        };
+        let h = std::fs::read_to_string(dirs[0].join("model.h")).unwrap_or_default();
+        write("model.h", &h);
+        write(
+            "model.c",
+            "#include \"model.h\"\nvoid snnc_model_init(void) {}\n\
+             void snnc_model_run(const void *const *inputs, void *const *outputs)\n\
+             {\n    (void)inputs;\n    (void)outputs;\n    __builtin_trap();\n}\n",
+        );
+        write("weights.c", "typedef int snnc_no_weights;\n");
+        list.insert(
+            3,
+            BatchItem {
+                dir: &trap,
+                input: &data[0].0,
+                n: data[0].2,
+                t: data[0].3,
+            },
+        );
+        let out = run(&list);
+        if let Some(root) = dirs[0].parent() {
+            let _ = std::fs::remove_dir_all(root);
+        }
+        assert_eq!(out.len(), 5);
+        assert!(matches!(out[1], Err(ArmError::Data(_))), "{:?}", out[1]);
+        assert!(matches!(out[3], Err(ArmError::Tool { .. })), "{:?}", out[3]);
+        for (got, (_, want, _, _)) in [&out[0], &out[2], &out[4]].into_iter().zip(&data) {
+            assert_eq!(got.as_ref().unwrap_or_else(|e| panic!("{e}")), want);
+        }
+    }
+
+    #[test]
+    fn host_batch_equals_the_plan_executor_per_model() {
+        check("host", run_host_batch);
+    }
+
+    #[test]
+    fn cortex_m4_batch_equals_the_plan_executor_per_model() {
+        check("m4", |items| run_qemu_batch(items, Cpu::CortexM4));
+    }
+}

@@ -66,3 +66,44 @@ pub fn run_qemu_aarch64_batch(items: &[BatchItem]) -> Vec<Result<Vec<u8>, ArmErr
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arm::batch::fixtures::{binary, io, lif};
+    use crate::arm::clif::emit_object;
+
+    /// Three models (two of them the same plan) in one aarch64 program equal the executor.
+    #[test]
+    fn aarch64_batch_equals_the_plan_executor_per_model() {
+        let root = std::env::temp_dir().join(format!("snnc-a64batch-{}", std::process::id()));
+        let mut dirs = Vec::new();
+        let mut data = Vec::new();
+        for (i, (plan, n, t)) in [(lif(), 2, 3), (binary(), 4, 1), (lif(), 1, 2)]
+            .into_iter()
+            .enumerate()
+        {
+            let d = root.join(format!("m{i}"));
+            emit_object(&plan)
+                .and_then(|a| a.write_to(&d))
+                .unwrap_or_else(|e| panic!("{e}"));
+            data.push((io(&plan, n, t, 3 * i as u8), n, t));
+            dirs.push(d);
+        }
+        let items: Vec<BatchItem> = dirs
+            .iter()
+            .zip(&data)
+            .map(|(dir, ((x, _), n, t))| BatchItem {
+                dir,
+                input: x,
+                n: *n,
+                t: *t,
+            })
+            .collect();
+        let out = run_qemu_aarch64_batch(&items);
+        let _ = std::fs::remove_dir_all(&root);
+        for (got, ((_, want), _, _)) in out.iter().zip(&data) {
+            assert_eq!(got.as_ref().unwrap_or_else(|e| panic!("{e}")), want);
+        }
+    }
+}
