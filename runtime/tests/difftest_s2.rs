@@ -1,11 +1,14 @@
 //! Differential testing of the spinnaker2 target (issue 6): seeded random integer spiking models
 //! (`difftest_s2/gen.rs`) go through the whole target pipeline — lowering, mapping onto a
-//! machine (single chips, small multi-chip boards, SRAM and DRAM synapses), the artifact written
-//! and loaded from disk, the emulator with its packet-level NoC model — and the output spikes
-//! must equal the reference interpreter's, step for step (`difftest_s2/run.rs`). A mismatch is
-//! shrunk (`difftest_s2/shrink.rs`) to a minimal model, printed with its seed and saved as
-//! `tests/regressions_s2/<seed>.ir` (IR text with a header of compile and run options), which
-//! [`regressions_replay`] replays.
+//! machine (single chips, small multi-chip boards, chips with empty mesh slots, SRAM and DRAM
+//! synapses), the artifact written and loaded from disk, the emulator with its packet-level NoC
+//! model — and must match the reference interpreter bit for bit (`difftest_s2/run.rs`): the
+//! output spikes step for step (aligned by the pipeline latency as `snnc run` aligns with `snnc
+//! sim --target spinnaker2`), and every population's spikes from the emulator's raster. A
+//! mismatch is shrunk (`difftest_s2/shrink.rs`) to a minimal model, printed with its seed and
+//! saved as `tests/regressions_s2/<seed>.ir` (IR text with a header of compile and run
+//! options), which [`regressions_replay`] replays; a file marked `// known bug: <reason>` is
+//! expected to keep failing with its signature until the bug is fixed.
 //!
 //! Models the target refuses with an error are counted by reason (not failures); runs where the
 //! NoC model dropped packets at a full FIFO are counted apart and checked again with the NoC off.
@@ -13,6 +16,7 @@
 //! Long runs: `SNNC_DIFF_COUNT=2000 SNNC_DIFF_SEED=1 cargo test -p snnc-runtime --release --test
 //! difftest_s2 -- --ignored --nocapture long_batch` runs the models in parallel on all cores
 //! (results do not depend on the thread count) and prints the time taken and a coverage table.
+//! `SNNC_DIFF_SEED=N ... --ignored --nocapture inspect_one` shows one model and its verdict.
 
 #[path = "difftest_s2/gen.rs"]
 mod gen;
@@ -322,11 +326,11 @@ fn env_num(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// The fixed-seed batch of `cargo test`: 40 models.
+/// The fixed-seed batch of `cargo test`: 60 models.
 #[test]
 fn random_models_match_reference_on_spinnaker2() {
     let t0 = Instant::now();
-    let st = batch(40, 1);
+    let st = batch(60, 1);
     print_stats(&st, t0.elapsed().as_secs_f64());
     assert!(st.mismatches.is_empty(), "{}", st.mismatches.join("\n\n"));
     assert!(st.invalid.is_empty(), "{:?}", st.invalid);

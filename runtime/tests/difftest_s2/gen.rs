@@ -185,7 +185,8 @@ pub enum MachineKind {
     Default,
     /// `Machine::tiny(x, y)`: 16 PEs per chip, 12 KiB of data SRAM per PE.
     Tiny(u8, u8),
-    /// One QPE of 4 PEs per chip, 8 KiB of SRAM per PE: models spread over many chips.
+    /// One QPE of 4 PEs per chip, 8 KiB of SRAM per PE, 24 routing entries: models spread over
+    /// many chips and routing tables must be compressed.
     Micro(u8, u8),
     /// A 3 × 2 QPE mesh holding 4 QPEs of 2 PEs (two empty slots in the last row), 6 KiB of
     /// data SRAM per PE.
@@ -215,7 +216,8 @@ impl MachineKind {
                     mesh_height: 1,
                     sram_per_pe_bytes: 8 * 1024,
                     reserved_sram_per_pe_bytes: 2 * 1024,
-                    routing_entries: 256,
+                    // Small tables: ordered-covering compression has to work.
+                    routing_entries: 24,
                     ..Chip::default()
                 },
                 board: board(x, y),
@@ -472,7 +474,8 @@ fn random_layer(r: &mut Rng, i: usize, n_layers: usize) -> Layer {
         },
         proj,
         wrap: r.chance(3),
-        twice: r.chance(4),
+        // Four projections and a doubled current would be five synapse types (refused).
+        twice: k < 4 && r.chance(4),
         share: i > 0 && r.chance(6),
         seed: r.next(),
     }
@@ -490,7 +493,11 @@ fn random_proj(r: &mut Rng, layer: usize, from: usize) -> Proj {
     let mut delay = [None; 3];
     for d in &mut delay {
         if r.chance(12) {
-            *d = Some(r.pick(&[0, 1, 1, 2, 3, 4, 7, 13]));
+            *d = Some(if r.chance(3) {
+                13
+            } else {
+                r.pick(&[0, 1, 1, 2, 3, 4, 7])
+            });
         }
     }
     // A feedback projection from `from - 1` into `layer` needs about that many steps of delay
