@@ -419,7 +419,13 @@ impl Builder {
             let nth = self.g.inputs().len();
             self.feat(format!("input {nth}: {} ({join:?})", inp.dtype));
             if join == Join::Own {
-                let m = r.upto(1, 24);
+                // Sometimes wide: binary rows of more than 31 words, long dot products.
+                let m = if r.chance(15) {
+                    self.feat("wide input (K ≥ 900)");
+                    r.upto(900, 2200)
+                } else {
+                    r.upto(1, 24)
+                };
                 let x = self.input(name, inp.dtype, vec![1, m])?;
                 let y = self.own_branch(x, r)?;
                 self.output(&y)?;
@@ -471,7 +477,11 @@ impl Builder {
 
     /// A small branch from an extra input to an output of its own (sometimes the input itself).
     fn own_branch(&mut self, x: Cur, r: &mut Rng) -> Res<Cur> {
-        let n = r.upto(1, 12);
+        let n = if numel(&x.shape) > 100 {
+            r.upto(1, 4)
+        } else {
+            r.upto(1, 12)
+        };
         if r.chance(12) {
             self.feat("an input that is also an output");
             return Ok(x);
@@ -506,8 +516,16 @@ impl Builder {
         } else {
             self.int_input(x, r, true, false)?
         };
-        let w = (0..n * k).map(|_| r.range(-128, 127)).collect();
-        let wid = self.ints("w", DType::I8, vec![n, k], w)?;
+        let wid = if r.chance(35) {
+            let w = (0..n * k)
+                .map(|_| if r.chance(50) { 1 } else { -1 })
+                .collect();
+            self.feat("dense: integer input × ±1 weights on a graph input");
+            self.ints("wb", DType::Bin, vec![n, k], w)?
+        } else {
+            let w = (0..n * k).map(|_| r.range(-128, 127)).collect();
+            self.ints("w", DType::I8, vec![n, k], w)?
+        };
         self.node("own_dense", Op::Gemm(gm), &[x.id, wid])
     }
 
