@@ -805,9 +805,18 @@ fn plan_with(
             hi = mid - 1;
         }
     }
-    let count = size.div_ceil(lo);
+    // Never fewer slices than the population has now: the fixed point only grows counts, and
+    // a self-recurrent population whose larger slices would fit again (its own rows change
+    // with its slice size) must settle at its current size instead of asking for it forever.
+    let current = size.div_ceil(u64::from(slices.get(pop).copied().unwrap_or(1).max(1)));
+    let largest = lo.min(current.max(1));
+    let count = size.div_ceil(largest);
     let even = size.div_ceil(count);
-    let n = if even < lo && fits(even) { even } else { lo };
+    let n = if even < largest && fits(even) {
+        even
+    } else {
+        largest
+    };
     let chosen = worst(n);
     // What stopped the search: the neuron limit, or whichever budget the next size breaks.
     let limit = if lo == max_n {
@@ -865,7 +874,16 @@ pub fn partition_with(
             .zip(&slices)
             .map(|(p, &s)| p.slices.max(s))
             .collect();
-        if next == slices && plans.iter().zip(&slices).all(|(p, &s)| p.slices == s) {
+        // Settled when no count grows and every plan cuts its population into the slice size
+        // the others were planned against (`size / slices`, rounded up).
+        let settled = plans
+            .iter()
+            .zip(&net.populations)
+            .zip(&slices)
+            .all(|((p, pop), &s)| {
+                u64::from(p.slice_size) == (pop.size as u64).div_ceil(u64::from(s.max(1)))
+            });
+        if next == slices && settled {
             let lower_bound = lower_bound(net, info, &plans, &slices, machine, &cache);
             return Ok(Partition {
                 plans,
@@ -1015,6 +1033,37 @@ mod tests {
             p.lower_bound,
             p.total_slices()
         );
+    }
+
+    #[test]
+    fn self_recurrent_populations_settle_on_slow_machines() {
+        // A recurrent population whose rows change with its own slice size: on a slow clock
+        // with DRAM synapses its plan asked alternately for fewer and more slices than it had,
+        // and partitioning gave up, "did not settle" (found by runtime/tests/difftest_s2;
+        // each of these failed so before the fix).
+        for (n, k) in [(300, 100), (537, 50), (1000, 20)] {
+            let net = synthetic::bench(n, k, k, 3);
+            let Ok(sched) = net.schedule() else {
+                panic!("schedule")
+            };
+            let Ok(info) = analyse(&net, &sched, DEFAULT_MAX_RATE) else {
+                panic!("analyse")
+            };
+            let mut m = Machine::tiny(2, 2);
+            m.chip.clock_hz = 10_000_000;
+            let p = partition_with(&net, &info, &m, DEFAULT_MAX_RATE, SynapseStorage::Dram);
+            let Ok(p) = p else { panic!("n = {n}: {p:?}") };
+            for (plan, pop) in p.plans.iter().zip(&net.populations) {
+                let size = pop.size as u64;
+                let (n_slice, slices) = (u64::from(plan.slice_size), u64::from(plan.slices));
+                assert!(
+                    n_slice * slices >= size && n_slice * (slices - 1) < size,
+                    "{plan:?}"
+                );
+                assert!(plan.est_dram_max <= m.dram_share_per_pe());
+            }
+            assert!(p.lower_bound <= p.total_slices());
+        }
     }
 
     #[test]
