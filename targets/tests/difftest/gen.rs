@@ -1,6 +1,6 @@
 //! Seeded random models for the differential test: a [`Spec`] (layer list with the random
-//! choices that matter for shrinking) and [`build`], which turns it into a verified integer
-//! graph. Weight and parameter *values* are drawn at build time from each layer's own seed, so
+//! choices that matter for shrinking, and the float sections, extra inputs and refused nodes
+//! of [`ext`]) and [`build`], which turns it into a verified graph. Weight and parameter *values* are drawn at build time from each layer's own seed, so
 //! removing or shrinking one layer leaves the others' values alone; shape mismatches between
 //! layers are bridged by small adapters (flatten/reshape, a requant to i8, a spike weighting),
 //! so most edits of a spec still build.
