@@ -834,6 +834,37 @@ fn cases(env: &Env) -> Vec<Case> {
         ),
     );
 
+    v.push(
+        compile(
+            "ONNX: 100,000 nodes of one name, output missing (quadratic naming would hang)",
+            "same_names.onnx",
+            &[
+                "same_names.onnx",
+                "graph output `missing` is not produced by any node",
+            ],
+        )
+        .file("same_names.onnx", {
+            let n = 100_000;
+            let nodes = (0..n)
+                .map(|i| {
+                    let src = if i == 0 {
+                        "x".to_string()
+                    } else {
+                        format!("r{}", i - 1)
+                    };
+                    node("Relu", "r", &[&src], &[&format!("r{i}")])
+                })
+                .collect();
+            onnx(&model(
+                17,
+                nodes,
+                vec![],
+                dims_info("x", &[4]),
+                dims_info("missing", &[4]),
+            ))
+        }),
+    );
+
     // ---- NIR (HDF5) ------------------------------------------------------------------------
     v.push(
         compile(
@@ -1142,8 +1173,11 @@ fn cases(env: &Env) -> Vec<Case> {
         let art = art.to_path_buf();
         let mut args = vec!["run", "art", "-i", "x.npy", "-o", "y.npy"];
         args.extend_from_slice(extra);
+        // An input that fits the artifact (spinnaker2: 3 values, host: 4), so that only the
+        // case's own fault can stop the run.
+        let width = if art.ends_with("s2") { 3 } else { 4 };
         Case::new(kind, &args, needles, prev_file("y.npy"))
-            .file("x.npy", npy_f32(&[2, 4], 0.5))
+            .file("x.npy", npy_f32(&[2, width], 0.5))
             .setup(move |d| {
                 copy_dir(&art, &d.join("art"));
                 tweak(&d.join("art"));
@@ -1679,7 +1713,18 @@ fn bad_inputs_fail_cleanly_and_write_nothing() {
         "| # | kind | command | what snnc printed (first error line) | exit | output left |\n|---|---|---|---|---|---|\n",
     );
     let mut slowest = (Duration::ZERO, "");
+    let other_bin = std::env::var_os("SNNC_BAD_INPUTS_BIN").is_some();
     for (i, case) in all.iter().enumerate() {
+        // An older build may read /dev/zero until the machine runs out of memory.
+        if other_bin && case.kind.contains("/dev/zero") {
+            let _ = writeln!(
+                table,
+                "| {} | {} | (skipped: reads without end) | | | |",
+                i + 1,
+                case.kind
+            );
+            continue;
+        }
         let dir = base.join(format!("case{i:03}"));
         fs::create_dir_all(&dir).unwrap();
         for (name, bytes) in &case.files {
