@@ -380,7 +380,10 @@ mod tests {
         let deep = dir.join("a/b/c/d/e");
         std::fs::create_dir_all(&deep).unwrap();
         let e = check_regular_files(&dir, &dir, 0).unwrap_err().to_string();
-        assert!(e.ends_with("a/b/c/d/e is nested too deep for an artifact"), "{e}");
+        assert!(
+            e.ends_with("a/b/c/d/e is nested too deep for an artifact"),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
