@@ -266,7 +266,7 @@ fn over_budget_and_unsupported_models_are_refused_with_the_reason() {
         &"-o",
         &dest,
     ]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("not a size"));
     // Float LIF neurons have no kernel: the node is named.
     let snn = models("snn_mlp/snn_mlp.nir");

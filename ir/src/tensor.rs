@@ -20,7 +20,12 @@ pub struct Tensor {
 
 /// Number of elements of a shape (1 for a scalar).
 pub fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
+    // Saturating: a shape whose product overflows never verifies (the verifier rejects it), and
+    // size checks made before verifying must not panic on one.
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .unwrap_or(usize::MAX)
 }
 
 impl Tensor {

@@ -378,6 +378,21 @@ fn check_types(g: &Graph, ids: &[NodeId], order: &[NodeId]) -> Result<(), IrErro
     for &id in order {
         let n = g.node(id);
         let Some(ty) = &n.ty else { continue };
+        // Every later size computation may multiply the dimensions out.
+        if ty
+            .shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .is_none()
+        {
+            return Err(node_error(
+                n,
+                format!(
+                    "type {} has more elements than this machine can index",
+                    type_to_string(ty)
+                ),
+            ));
+        }
         match &n.op {
             Op::Input { .. } => {}
             Op::Const(t) => {
@@ -450,6 +465,18 @@ mod tests {
         let info = verify(&g).unwrap();
         assert_eq!(info.order, g.node_ids());
         assert!(!info.stateful);
+    }
+
+    #[test]
+    fn types_with_more_elements_than_usize_are_refused() {
+        let g = graph(
+            "  n0 = input 0 \"x\" : f32[4294967296,4294967296,2]\n  \
+             n1 = relu(n0) \"r\" : f32[4294967296,4294967296,2]\n  \
+             n2 = output 0 (n1) \"y\" : f32[4294967296,4294967296,2]",
+        );
+        let e = verify(&g).map(|_| ()).map_err(|e| e.to_string());
+        assert!(matches!(&e, Err(m) if m.contains("more elements")), "{e:?}");
+        assert_eq!(crate::tensor::numel(&[1 << 32, 1 << 32, 2]), usize::MAX);
     }
 
     #[test]

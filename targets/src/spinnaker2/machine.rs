@@ -278,8 +278,22 @@ impl Machine {
     /// SpiNNaker2 defaults, so a file may override just the board or a few numbers.
     pub fn from_json(text: &str, path: &Path) -> Result<Machine, MachineError> {
         let label = path.display().to_string();
-        let machine: Machine =
+        let value: serde_json::Value =
             serde_json::from_str(text).map_err(|source| MachineError::Parse {
+                path: label.clone(),
+                source,
+            })?;
+        // serde reads a struct from a JSON array too; `[]` would silently be the default
+        // machine.
+        if !value.is_object() {
+            return Err(MachineError::Invalid {
+                path: label,
+                field: "(top level)",
+                reason: "a machine file is a JSON object".into(),
+            });
+        }
+        let machine: Machine =
+            serde_json::from_value(value).map_err(|source| MachineError::Parse {
                 path: label.clone(),
                 source,
             })?;
@@ -289,10 +303,18 @@ impl Machine {
 
     /// Reads, parses and validates a machine file.
     pub fn load(path: &Path) -> Result<Machine, MachineError> {
-        let text = std::fs::read_to_string(path).map_err(|source| MachineError::Io {
+        let io = |source| MachineError::Io {
             path: path.display().to_string(),
             source,
-        })?;
+        };
+        // A FIFO or a device would block or never end.
+        if !std::fs::metadata(path).map_err(io)?.is_file() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file",
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(io)?;
         Machine::from_json(&text, path)
     }
 
@@ -609,6 +631,19 @@ mod tests {
             Err(MachineError::Invalid { field, .. }) => field,
             other => panic!("expected an invalid field, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn machine_files_are_json_objects_in_regular_files() {
+        // serde would read `[]` as a struct with every field defaulted.
+        assert_eq!(invalid_field("[]"), "(top level)");
+        assert_eq!(invalid_field("7"), "(top level)");
+        let dir = std::env::temp_dir();
+        let e = Machine::load(&dir).map(|_| ()).map_err(|e| e.to_string());
+        assert!(
+            matches!(&e, Err(m) if m.contains("not a regular file")),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -26,12 +26,21 @@ pub struct LoadedArtifact {
 }
 
 /// Reads `rel` inside `dir`; errors name the path as the user would see it.
+/// Only regular files are read: a FIFO would block forever and a device such as `/dev/zero`
+/// would never end.
 fn read(dir: &Path, rel: &str) -> Result<Vec<u8>, ArtifactError> {
     let path = dir.join(rel);
-    fs::read(&path).map_err(|source| ArtifactError::Io {
+    let io = |source| ArtifactError::Io {
         path: path.display().to_string(),
         source,
-    })
+    };
+    if !fs::metadata(&path).map_err(io)?.is_file() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
+    }
+    fs::read(&path).map_err(io)
 }
 
 /// Checks `bytes` against the manifest's digest string for `rel`.

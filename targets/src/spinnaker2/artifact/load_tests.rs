@@ -185,6 +185,14 @@ fn corrupted_artifacts_give_clear_errors() {
         e.contains("pe_00001.bin") && e.contains("No such file"),
         "{e}"
     );
+
+    // Not a regular file (a FIFO or a device would block or never end).
+    let _ = fs::create_dir(&image);
+    let e = load_err(&out);
+    assert!(
+        e.contains("pe_00001.bin") && e.contains("not a regular file"),
+        "{e}"
+    );
     cleanup("corrupt");
 }
 
