@@ -48,7 +48,7 @@ merge() {
     mv "$out" "corpus/$target"
 }
 case "${1:-smoke}" in
-    smoke) for t in "${TARGETS[@]}"; do run "$t" 20; done ;;
+    smoke) for t in "${TARGETS[@]}"; do run "$t" "${2:-20}"; done ;;
     long) for t in "${TARGETS[@]}"; do run "$t" "${2:-600}"; done ;;
     merge)
         shift
