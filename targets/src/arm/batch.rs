@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
+use crate::arm::error::io;
 use crate::arm::header::parse_sizes;
 use crate::arm::ArmError;
 
@@ -199,24 +200,9 @@ fn driver(members: &[&Member]) -> String {
     s
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ArmError + '_ {
-    move |source| ArmError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-/// A fresh directory under the system's temporary directory.
+/// A fresh scratch directory.
 fn scratch(kind: &str) -> Result<PathBuf, ArmError> {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "snnc-batch-{kind}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).map_err(io(&d))?;
-    Ok(d)
+    crate::arm::error::scratch("snnc-batch", kind)
 }
 
 /// Builds and runs `items` as batches with `tc` (see the module comment); one result per

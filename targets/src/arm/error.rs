@@ -1,6 +1,9 @@
 //! Errors of the ARM targets: one enum for lowering, code generation and the QEMU / host
 //! harnesses, so the CLI renders every failure the same way.
 
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use thiserror::Error;
 
 /// Everything that can go wrong compiling for or running an ARM target.
@@ -56,4 +59,26 @@ fn list(nodes: &[(String, String, String)]) -> String {
         .map(|(node, op, reason)| format!("node `{node}` ({op}): {reason}"))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// `map_err` adapter: an I/O failure on `path` as [`ArmError::Io`].
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ArmError + '_ {
+    move |source| ArmError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// A fresh, empty directory `<temp>/<prefix>-<kind>-<pid>-<n>` for a harness run (unique
+/// within the process, so parallel runs never share one).
+pub(crate) fn scratch(prefix: &str, kind: &str) -> Result<PathBuf, ArmError> {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "{prefix}-{kind}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).map_err(io(&d))?;
+    Ok(d)
 }

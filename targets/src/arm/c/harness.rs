@@ -7,11 +7,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::footprint::CodeSize;
 use super::Cpu;
+use crate::arm::error::io;
 use crate::arm::header::parse_sizes;
 use crate::arm::ArmError;
 
@@ -40,24 +40,9 @@ pub struct QemuRun {
     pub insns_model: Option<u64>,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ArmError + '_ {
-    move |source| ArmError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 /// A fresh scratch directory.
 fn scratch(kind: &str) -> Result<PathBuf, ArmError> {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "snnc-armc-{kind}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).map_err(io(&d))?;
-    Ok(d)
+    crate::arm::error::scratch("snnc-armc", kind)
 }
 
 /// Debian package of each external program.

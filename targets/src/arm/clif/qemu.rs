@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::arm::error::io;
 use crate::arm::header::parse_sizes;
 use crate::arm::ArmError;
 
@@ -123,13 +124,6 @@ fn driver_src(inputs: usize, outputs: usize, stateful: bool, skippable: bool) ->
     }
     s.push_str("        }\n    }\n    if (fgetc(fi) != EOF) { fprintf(stderr, \"in.bin too long\\n\"); return 6; }\n    fclose(fi);\n    return fclose(fo) == 0 ? 0 : 5;\n}\n");
     s
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ArmError + '_ {
-    move |source| ArmError::Io {
-        path: path.display().to_string(),
-        source,
-    }
 }
 
 pub(super) fn run(cmd: &mut Command) -> Result<Output, ArmError> {
