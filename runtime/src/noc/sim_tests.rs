@@ -262,22 +262,23 @@ fn invalid_routes_and_sources_are_errors() {
     assert!(matches!(err, NocError::BadSource { pe: 2, .. }));
 }
 
+/// A router that bounces every packet between routers (0, 0) and (1, 0) forever.
+fn ping_pong(r: RouterId, _: u32, _: Port) -> PortSet {
+    let d = if r.x == 0 {
+        Direction::East
+    } else {
+        Direction::West
+    };
+    PortSet::single(Port::Mesh(d))
+}
+
 #[test]
 fn routing_loops_hit_the_hop_limit() {
     let params = NocParams {
         max_hops: 10,
         ..NocParams::single_chip(2, 1, 1)
     };
-    // Ping-pong between the two routers forever.
-    let ping = |r: RouterId, _: u32, _: Port| {
-        let d = if r.x == 0 {
-            Direction::East
-        } else {
-            Direction::West
-        };
-        PortSet::single(Port::Mesh(d))
-    };
-    let err = simulate(&[packet(4, pe(0, 0, 0), 0)], &params, &ping).unwrap_err();
+    let err = simulate(&[packet(4, pe(0, 0, 0), 0)], &params, &ping_pong).unwrap_err();
     assert!(matches!(
         err,
         NocError::HopLimit {
@@ -564,15 +565,7 @@ fn precomputed_trees_keep_the_errors_and_unrouted_counts() {
         max_hops: 10,
         ..NocParams::single_chip(2, 1, 2)
     };
-    let ping = |r: RouterId, _: u32, _: Port| {
-        let d = if r.x == 0 {
-            Direction::East
-        } else {
-            Direction::West
-        };
-        PortSet::single(Port::Mesh(d))
-    };
-    let err = trees_agree(&[packet(4, pe(0, 0, 0), 3)], &params, &ping, 0);
+    let err = trees_agree(&[packet(4, pe(0, 0, 0), 3)], &params, &ping_pong, 0);
     assert!(matches!(err, Err(NocError::HopLimit { key: 4, .. })));
     let off_grid = |_: RouterId, _: u32, _: Port| PortSet::single(Port::Mesh(Direction::North));
     let err = trees_agree(&[packet(1, pe(0, 0, 1), 0)], &params, &off_grid, 0);
